@@ -1,0 +1,52 @@
+"""What every backend offers: run a catalog query with parameters, get a normalised frame back.
+
+The local engine (:mod:`kitlib.local`) and the live services share this interface, so the
+analysis and the notebooks never know which one answered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+
+import pandas as pd
+
+from kitlib.catalog import Query
+
+
+@dataclass
+class QueryResult:
+    """A query's rows and what is known about how complete they are."""
+
+    query: str
+    frame: pd.DataFrame
+    elapsed_seconds: float
+    complete: bool = True
+    warnings: list[str] = field(default_factory=list)
+    missing_tables: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+class Backend(Protocol):
+    """The contract the analysis relies on."""
+
+    #: Human-readable description for report headers ("local workspace demo/", "Log Analytics ws1").
+    description: str
+
+    def run(self, query: Query, parameters: Mapping[str, Any]) -> QueryResult:
+        """Run ``query`` with typed ``parameters``; raise a KitError subclass on failure."""
+        ...
+
+    def available_tables(self) -> set[str]:
+        """Names of the registry tables this backend can see."""
+        ...
+
+
+def window(now: dt.datetime, lookback: dt.timedelta) -> tuple[dt.datetime, dt.datetime]:
+    """The analysis window ``[now - lookback, now]`` in UTC."""
+    end = now.astimezone(dt.timezone.utc)
+    return end - lookback, end

@@ -1,0 +1,116 @@
+"""One exception hierarchy for the kit: catch ``KitError`` to catch everything we raise on purpose.
+
+Each subclass carries the facts a caller needs to act (which table, which parameter, which
+construct), and ``exit_code`` tells the CLI whether it was the user's input (2) or the work (1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KitError(Exception):
+    """Base of every error the kit raises deliberately."""
+
+    exit_code: int = 1
+
+
+class UsageError(KitError):
+    """The caller asked for something that cannot be done as asked (bad flag, bad value)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """Configuration is missing or inconsistent."""
+
+
+class SchemaError(KitError):
+    """A table or column does not match the schema registry."""
+
+
+class QueryDefinitionError(KitError):
+    """A ``.kql`` file in the catalog is malformed (header or parameter declaration)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class UnknownQueryError(UsageError):
+    """No query in the catalog has this name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"no query named {name!r}; known queries: {', '.join(sorted(known))}")
+        self.name = name
+        self.known = known
+
+
+class ParameterError(UsageError):
+    """A query parameter is unknown, missing, or has a value of the wrong type."""
+
+    def __init__(self, query: str, parameter: str, message: str) -> None:
+        super().__init__(f"query {query!r}, parameter {parameter!r}: {message}")
+        self.query = query
+        self.parameter = parameter
+
+
+class WorkspaceError(UsageError):
+    """A workspace folder is missing or unreadable."""
+
+
+class MissingTableError(KitError):
+    """A query needs a table the workspace does not have."""
+
+    def __init__(self, table: str, where: str, looked_for: list[str]) -> None:
+        super().__init__(
+            f"table {table} is not in workspace {where} (looked for {', '.join(looked_for)}). "
+            f"Without it the analysis cannot see what this table holds; export it or enable "
+            f"its diagnostic setting."
+        )
+        self.table = table
+        self.where = where
+        self.looked_for = looked_for
+
+
+class UnsupportedQueryError(KitError):
+    """The local engine cannot run a KQL construct the query uses."""
+
+    def __init__(self, query: str, construct: str) -> None:
+        super().__init__(
+            f"query {query!r} uses {construct}, which the local engine (duckdb-kql) does not "
+            f"support; it still runs on Log Analytics."
+        )
+        self.query = query
+        self.construct = construct
+
+
+class QueryExecutionError(KitError):
+    """The backend failed to run a query."""
+
+    def __init__(self, query: str, message: str) -> None:
+        super().__init__(f"query {query!r} failed: {message}")
+        self.query = query
+
+
+class PartialResultError(KitError):
+    """The service returned only part of a result; ``partial`` holds the rows that did arrive."""
+
+    def __init__(self, query: str, reason: str, partial: Any = None) -> None:
+        super().__init__(f"query {query!r} returned a partial result: {reason}")
+        self.query = query
+        self.reason = reason
+        self.partial = partial
+
+
+class NotebookError(KitError):
+    """A notebook failed to execute or export."""
+
+
+class LeakError(KitError):
+    """A pseudonymised output still contains an original identifier; nothing was published."""
+
+    def __init__(self, path: str, hits: list[str]) -> None:
+        super().__init__(f"{path} contains {len(hits)} original identifier(s); refusing to publish")
+        self.path = path
+        self.hits = hits
