@@ -1,0 +1,26 @@
+"""Shared fixtures: a fixed "now" and small demo tenants generated once per test session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def now() -> dt.datetime:
+    return NOW
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo tenant (300 users x 30 days, fixed seed) with its ground truth beside it."""
+    from kitlib.demo import generate
+
+    out = tmp_path_factory.mktemp("demo-tenant")
+    generate(out, users=300, days=30, seed=7, now=NOW)
+    return out
