@@ -114,3 +114,15 @@ class LeakError(KitError):
         super().__init__(f"{path} contains {len(hits)} original identifier(s); refusing to publish")
         self.path = path
         self.hits = hits
+
+
+class AnalyzerError(KitError):
+    """Microsoft's KQL language service (tools/kql-check) failed to run or returned nonsense."""
+
+
+class AnalyzerUnavailableError(AnalyzerError):
+    """Node or the pinned npm install of the KQL language service is missing; ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
