@@ -1,0 +1,77 @@
+"""The command line: documented exit codes and clear one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from kitlib.cli import main
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    claims = {"http://schemas.microsoft.com/claims/authnmethodsreferences": "pwd", "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46"}
+    rows = [
+        {
+            "TimeGenerated": pd.Timestamp("2026-11-20T10:00:00Z"),
+            "Caller": caller,
+            "CategoryValue": "Administrative",
+            "OperationNameValue": "Microsoft.Compute/virtualMachines/write",
+            "ActivityStatusValue": status,
+            "CorrelationId": correlation,
+            "Claims_d": json.dumps(claims),
+            "Authorization_d": json.dumps({"evidence": {"principalType": "User"}}),
+        }
+        for caller, status, correlation in [
+            ("Alice@Contoso.example", "Started", "c1"),
+            ("alice@contoso.example", "Succeeded", "c1"),
+            ("alice@contoso.example", "Succeeded", "c2"),
+        ]
+    ]
+    pd.DataFrame(rows).to_parquet(ws / "AzureActivity.parquet")
+    return ws
+
+
+def test_query_prints_rows_and_folds_identity_case(workspace: Path) -> None:
+    result = CliRunner().invoke(main, ["query", "arm_writes_mfa_daily", "--workspace", str(workspace), "--now", "2026-11-27T00:00:00Z"])
+    assert result.exit_code == 0, result.output
+    assert "alice@contoso.example" in result.output
+    assert "Alice@" not in result.output
+
+
+def test_query_writes_a_file(workspace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "writes.csv"
+    result = CliRunner().invoke(
+        main, ["query", "arm_writes_mfa_daily", "--workspace", str(workspace), "--now", "2026-11-27T00:00:00Z", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert frame[["Caller", "TokenHasMfa", "Operations"]].values.tolist() == [["alice@contoso.example", False, 2]]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["query", "nope"], 2, "no query named 'nope'"),
+        (["query", "arm_writes_mfa_daily", "-p", "start", "yesterday"], 2, "not an ISO-8601 datetime"),
+        (["query", "arm_writes_mfa_daily", "-p", "typo", "1"], 2, "'typo': not declared"),
+        (["query", "arm_writes_mfa_daily", "--lookback", "thirty"], 2, "--lookback"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_clear_line(workspace: Path, args: list[str], code: int, message: str) -> None:
+    result = CliRunner().invoke(main, [*args, "--workspace", str(workspace)])
+    assert result.exit_code == code
+    assert message in result.output
+
+
+def test_a_missing_table_is_a_work_failure(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["query", "arm_writes_mfa_daily", "--workspace", str(tmp_path / "empty")])
+    assert result.exit_code == 1
+    assert "table AzureActivity is not in workspace" in result.output
