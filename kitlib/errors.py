@@ -126,3 +126,28 @@ class AnalyzerUnavailableError(AnalyzerError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class AuthError(KitError):
+    """No usable token: not signed in, sign-in refused, or the service refused the token.
+
+    Exit code 2: the fix is on the caller's side (sign in, grant a role, set a secret).
+    """
+
+    exit_code = 2
+
+
+class ThrottledError(QueryExecutionError):
+    """The service kept throttling (HTTP 429) after the bounded retries."""
+
+    def __init__(self, query: str, attempts: int) -> None:
+        super().__init__(query, f"throttled by the service (HTTP 429) on all {attempts} attempts; try again later")
+        self.attempts = attempts
+
+
+class QueryTimeoutError(QueryExecutionError):
+    """The query ran longer than the server timeout (or the client gave up waiting)."""
+
+    def __init__(self, query: str, detail: str) -> None:
+        super().__init__(query, f"timed out: {detail}")
+        self.detail = detail
