@@ -128,6 +128,14 @@ class AnalyzerUnavailableError(AnalyzerError):
         self.reason = reason
 
 
+class VersionError(UsageError):
+    """A version string (a tool release or a library version) cannot be read as a version."""
+
+    def __init__(self, text: str, what: str = "version") -> None:
+        super().__init__(f"cannot read {text!r} as a {what}")
+        self.text = text
+
+
 class AuthError(KitError):
     """No usable token: not signed in, sign-in refused, or the service refused the token.
 
