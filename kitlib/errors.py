@@ -159,3 +159,49 @@ class QueryTimeoutError(QueryExecutionError):
     def __init__(self, query: str, detail: str) -> None:
         super().__init__(query, f"timed out: {detail}")
         self.detail = detail
+
+
+class ImportInputError(KitError):
+    """An input file given to ``kitlib import`` cannot be imported as it is; ``source`` names it."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+
+
+class InputNotFoundError(ImportInputError):
+    """An import path does not exist or is not a readable file (a usage error: exit code 2)."""
+
+    exit_code = 2
+
+
+class UnreadableInputError(ImportInputError):
+    """An input file cannot be read: permissions, a corrupt gzip/zip container, an I/O failure."""
+
+
+class UnknownFormatError(ImportInputError):
+    """No known export shape matches the file; the message lists the shapes the importer knows."""
+
+    def __init__(self, source: str, detail: str, known: list[str]) -> None:
+        super().__init__(source, f"{detail}. Known shapes: {'; '.join(known)}")
+        self.known = known
+
+
+class InputEncodingError(ImportInputError):
+    """The file's bytes are not in the expected text encoding; nothing was guessed."""
+
+
+class ColumnMismatchError(ImportInputError):
+    """A file's columns do not fit the table it holds; ``missing`` names what is absent."""
+
+    def __init__(self, source: str, table: str, missing: list[str], detail: str = "") -> None:
+        super().__init__(
+            source,
+            f"{table} rows need column(s) {', '.join(missing)}, which the file does not have" + (f"; {detail}" if detail else ""),
+        )
+        self.table = table
+        self.missing = missing
+
+
+class ImportConflictError(WorkspaceError):
+    """The workspace holds a table in a form the importer must not write beside (e.g. ``SigninLogs.csv``)."""
