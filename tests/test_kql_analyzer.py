@@ -110,11 +110,11 @@ def test_wrong_column_in_a_catalog_query_fails_the_suite_with_the_message(tmp_pa
     catalog = tmp_path / "queries"
     catalog.mkdir()
     write_query(catalog, "fine", "AzureActivity\n| summarize count() by Caller\n")
-    write_query(catalog, "broken", "AzureActivity\n| where OperationNameValu endswith \"/write\"\n")
+    write_query(catalog, "broken", 'AzureActivity\n| where OperationNameValu endswith "/write"\n')
     env = {**os.environ, "KITLIB_QUERIES": str(catalog)}
+    command = [sys.executable, "-m", "pytest", str(Path(__file__)), "-k", "test_shipped_query_passes_the_analyzer"]
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(Path(__file__)), "-k", "test_shipped_query_passes_the_analyzer"]
-        + ["-p", "no:cacheprovider", "-q", "-p", "no:xdist"],
+        [*command, "-p", "no:cacheprovider", "-p", "no:xdist", "-q"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -201,7 +201,7 @@ def test_command_line_prints_the_message_and_exits_1(
 
 
 def test_a_missing_file_is_a_usage_error(tmp_path: Path, node: str) -> None:
-    with pytest.raises(UsageError, match="no such .kql file"):
+    with pytest.raises(UsageError, match=r"no such \.kql file"):
         check_files([tmp_path / "absent.kql"], node=node)
 
 
