@@ -200,6 +200,18 @@ def test_command_line_prints_the_message_and_exits_1(
     assert "1 error(s)" in out
 
 
+@pytest.mark.parametrize(("ci", "status", "said"), [("false", 0, "SKIPPED"), ("true", 2, "CI=true")])
+def test_command_line_without_node_skips_except_under_ci(
+    ci: str, status: int, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CI", ci)
+    assert main([]) == status
+    err = capsys.readouterr().err
+    assert said in err
+    assert "node is not on PATH" in err
+
+
 def test_a_missing_file_is_a_usage_error(tmp_path: Path, node: str) -> None:
     with pytest.raises(UsageError, match=r"no such \.kql file"):
         check_files([tmp_path / "absent.kql"], node=node)
