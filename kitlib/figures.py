@@ -1,0 +1,327 @@
+"""Plotly figure builders: a picture wherever a person would rather look than read.
+
+Each builder takes a small frame the queries or the analysis produced and returns a
+``plotly.graph_objects.Figure``; none of them queries or computes verdicts. Text that came from
+the logs (identities, operation names, user agents) is passed through :func:`safe_text`:
+plotly.js interprets a subset of HTML in labels, so ``<``, ``>`` and ``&`` become entities,
+which plotly shows as the literal characters.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+MFA_COLOR = "#1a7f37"
+NO_MFA_COLOR = "#cf222e"
+NEUTRAL_COLOR = "#0969da"
+VERDICT_COLORS: Mapping[str, str] = {
+    "will_break": "#cf222e",
+    "at_risk": "#bf8700",
+    "not_affected": "#1a7f37",
+    "unknown": "#8c959f",
+}
+BAND_COLORS: Mapping[str, str] = {
+    "likely_automation": "#8250df",
+    "review": "#bf8700",
+    "human": "#0969da",
+}
+VERSION_COLORS: Mapping[str, str] = {"yes": "#1a7f37", "no": "#cf222e", "unknown": "#8c959f"}
+_TEMPLATE = "plotly_white"
+
+
+def safe_text(value: Any) -> str:
+    """A label plotly.js shows literally: HTML-special characters as entities."""
+    return html.escape("" if value is None else str(value), quote=False)
+
+
+def _safe_series(series: pd.Series) -> pd.Series:
+    return series.map(safe_text)
+
+
+def _layout(fig: go.Figure, title: str, *, height: int = 420, **extra: Any) -> go.Figure:
+    fig.update_layout(
+        template=_TEMPLATE,
+        title={"text": safe_text(title), "x": 0.01},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        legend={"orientation": "h", "y": -0.18},
+        **extra,
+    )
+    return fig
+
+
+def empty(title: str, message: str = "No data in this window.") -> go.Figure:
+    """A figure that says there was nothing to draw (better than a silent gap)."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=safe_text(message), showarrow=False, font={"size": 16}, x=0.5, y=0.5, xref="paper", yref="paper"
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, height=220)
+
+
+def writes_by_day(daily: pd.DataFrame, *, title: str = "ARM writes by user identities per day") -> go.Figure:
+    """Stacked bars: writes whose token carried MFA and writes without, per day.
+
+    ``daily`` has ``Day``, ``TokenHasMfa`` and ``Operations`` (query ``arm_writes_mfa_daily``).
+    """
+    if daily.empty:
+        return empty(title)
+    per_day = daily.pivot_table(index="Day", columns="TokenHasMfa", values="Operations", aggfunc="sum", fill_value=0)
+    per_day = per_day.sort_index()
+    fig = go.Figure()
+    for flag, name, color in ((False, "without MFA", NO_MFA_COLOR), (True, "with MFA", MFA_COLOR)):
+        if flag in per_day.columns:
+            fig.add_bar(x=per_day.index, y=per_day[flag], name=name, marker_color=color)
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="write operations")
+    return _layout(fig, title)
+
+
+def mfa_share_by_day(daily: pd.DataFrame, *, title: str = "Share of ARM writes made with MFA") -> go.Figure:
+    """A line of the daily share of writes whose token carried MFA (100% = nothing breaks)."""
+    if daily.empty:
+        return empty(title)
+    total = daily.groupby("Day")["Operations"].sum()
+    with_mfa = (
+        daily[daily["TokenHasMfa"].astype(bool)].groupby("Day")["Operations"].sum().reindex(total.index, fill_value=0)
+    )
+    share = (100 * with_mfa / total.where(total > 0)).round(1)
+    fig = go.Figure(
+        go.Scatter(x=share.index, y=share.values, mode="lines+markers", line={"color": MFA_COLOR}, name="with MFA")
+    )
+    fig.update_yaxes(title_text="% of writes with MFA", range=[0, 100])
+    return _layout(fig, title, height=320)
+
+
+def top_bar(
+    frame: pd.DataFrame,
+    label: str,
+    value: str,
+    *,
+    title: str,
+    n: int = 15,
+    color: str | None = None,
+    color_by: str | None = None,
+    colors: Mapping[str, str] | None = None,
+    value_title: str = "",
+) -> go.Figure:
+    """Horizontal bars of the ``n`` largest ``value`` per ``label`` (largest on top)."""
+    if frame.empty:
+        return empty(title)
+    top = frame.nlargest(n, value).iloc[::-1]
+    fig = go.Figure()
+    if color_by and color_by in top.columns:
+        for key, part in top.groupby(color_by, sort=False):
+            fig.add_bar(
+                y=_safe_series(part[label]),
+                x=part[value],
+                orientation="h",
+                name=safe_text(key),
+                marker_color=(colors or {}).get(str(key), NEUTRAL_COLOR),
+            )
+        fig.update_layout(barmode="stack")
+        fig.update_yaxes(categoryorder="array", categoryarray=list(_safe_series(top[label])))
+    else:
+        fig.add_bar(
+            y=_safe_series(top[label]),
+            x=top[value],
+            orientation="h",
+            marker_color=color or NEUTRAL_COLOR,
+            name=safe_text(value),
+        )
+    fig.update_xaxes(title_text=value_title or value)
+    return _layout(fig, title, height=max(260, 26 * len(top) + 120), showlegend=bool(color_by))
+
+
+def callers_without_mfa(daily: pd.DataFrame, *, n: int = 15, title: str = "Who writes without MFA") -> go.Figure:
+    """The callers with the most writes without MFA over the window."""
+    no_mfa = daily[~daily["TokenHasMfa"].astype(bool)]
+    per_caller = no_mfa.groupby("Caller", as_index=False)["Operations"].sum()
+    return top_bar(
+        per_caller, "Caller", "Operations", title=title, n=n, color=NO_MFA_COLOR, value_title="writes without MFA"
+    )
+
+
+def verdict_counts(identities: pd.DataFrame, *, title: str = "Identities by verdict") -> go.Figure:
+    """One bar per verdict, coloured by severity."""
+    if identities.empty or "verdict" not in identities.columns:
+        return empty(title)
+    order = [v for v in VERDICT_COLORS if v in set(identities["verdict"])]
+    counts = identities["verdict"].value_counts().reindex(order, fill_value=0)
+    fig = go.Figure(
+        go.Bar(
+            x=[v.replace("_", " ") for v in counts.index],
+            y=counts.values,
+            marker_color=[VERDICT_COLORS[v] for v in counts.index],
+            text=counts.values,
+            textposition="outside",
+        )
+    )
+    fig.update_yaxes(title_text="identities")
+    return _layout(fig, title, height=340, showlegend=False)
+
+
+def stacked_counts(
+    frame: pd.DataFrame,
+    category: str,
+    stack: str,
+    value: str | None = None,
+    *,
+    title: str,
+    colors: Mapping[str, str] | None = None,
+    value_title: str = "identities",
+    horizontal: bool = True,
+) -> go.Figure:
+    """Counts (or sums of ``value``) per ``category``, stacked by ``stack``."""
+    if frame.empty:
+        return empty(title)
+    agg = frame.groupby([category, stack]).size() if value is None else frame.groupby([category, stack])[value].sum()
+    table = agg.unstack(stack, fill_value=0)
+    table = table.loc[table.sum(axis=1).sort_values(ascending=horizontal).index]
+    fig = go.Figure()
+    for key in table.columns:
+        labels = [safe_text(c) for c in table.index]
+        kwargs = {"y": labels, "x": table[key], "orientation": "h"} if horizontal else {"x": labels, "y": table[key]}
+        fig.add_bar(name=safe_text(key), marker_color=(colors or {}).get(str(key)), **kwargs)
+    fig.update_layout(barmode="stack")
+    (fig.update_xaxes if horizontal else fig.update_yaxes)(title_text=value_title)
+    height = max(280, 28 * len(table) + 140) if horizontal else 420
+    return _layout(fig, title, height=height)
+
+
+def score_histogram(identities: pd.DataFrame, *, title: str = "Automation score of identities that write") -> go.Figure:
+    """Distribution of automation scores (0-100) with the band thresholds marked."""
+    if identities.empty or "automation_score" not in identities.columns:
+        return empty(title)
+    fig = go.Figure()
+    for band, color in BAND_COLORS.items():
+        part = identities[identities.get("automation_band", pd.Series(dtype=object)) == band]
+        if len(part):
+            fig.add_histogram(
+                x=part["automation_score"],
+                name=band.replace("_", " "),
+                marker_color=color,
+                xbins={"start": 0, "end": 101, "size": 5},
+            )
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title_text="automation score", range=[0, 100])
+    fig.update_yaxes(title_text="identities")
+    return _layout(fig, title, height=340)
+
+
+def score_scatter(
+    identities: pd.DataFrame, *, x: str = "arm_writes", title: str = "Automation score against write volume"
+) -> go.Figure:
+    """Each identity as a dot: writes (log scale) against automation score, coloured by band."""
+    if identities.empty:
+        return empty(title)
+    fig = go.Figure()
+    for band, color in BAND_COLORS.items():
+        part = identities[identities["automation_band"] == band]
+        if len(part):
+            fig.add_scatter(
+                x=part[x].clip(lower=1),
+                y=part["automation_score"],
+                mode="markers",
+                name=band.replace("_", " "),
+                marker={"color": color, "size": 9, "opacity": 0.8},
+                text=_safe_series(part["identity"]),
+                hovertemplate="%{text}<br>score %{y}<br>writes %{x}<extra></extra>",
+            )
+    fig.update_xaxes(type="log", title_text=x.replace("_", " ") + " (log)")
+    fig.update_yaxes(title_text="automation score", range=[-2, 102])
+    return _layout(fig, title)
+
+
+def hour_heatmap(
+    events: pd.DataFrame, *, time: str = "TimeGenerated", by: str = "identity", title: str = "When they act (UTC hour)"
+) -> go.Figure:
+    """Rows = identities, columns = hour of day, colour = events: machines don't sleep."""
+    if events.empty:
+        return empty(title)
+    hours = pd.to_datetime(events[time], utc=True).dt.hour
+    grid = pd.crosstab(events[by], hours).reindex(columns=range(24), fill_value=0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.values,
+            x=list(range(24)),
+            y=[safe_text(i) for i in grid.index],
+            colorscale="Blues",
+            colorbar={"title": "events"},
+        )
+    )
+    fig.update_xaxes(title_text="hour of day (UTC)", dtick=2)
+    return _layout(fig, title, height=max(300, 22 * len(grid) + 140))
+
+
+def timeline(
+    events: pd.DataFrame,
+    *,
+    time: str = "TimeGenerated",
+    lane: str = "kind",
+    color: str = "mfa",
+    text: str | None = None,
+    title: str = "Timeline",
+    colors: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Events as dots on lanes (sign-ins, writes), coloured by MFA state; hover shows details."""
+    if events.empty:
+        return empty(title)
+    fig = go.Figure()
+    for key, part in events.groupby(color, sort=True):
+        fig.add_scatter(
+            x=part[time],
+            y=_safe_series(part[lane]),
+            mode="markers",
+            name=safe_text(key),
+            marker={"size": 8, "opacity": 0.75, "color": (colors or {}).get(str(key))},
+            text=_safe_series(part[text]) if text and text in part.columns else None,
+            hovertemplate="%{x}<br>%{text}<extra></extra>" if text else None,
+        )
+    return _layout(fig, title, height=360)
+
+
+def burn_down(history: pd.DataFrame, *, title: str = "Identities that would break, run over run") -> go.Figure:
+    """Lines per verdict count over scheduled runs (``run_at`` plus one column per series)."""
+    if history.empty or len(history) < 1:
+        return empty(title, "No earlier runs recorded yet.")
+    fig = go.Figure()
+    palette = {
+        "will_break": VERDICT_COLORS["will_break"],
+        "at_risk": VERDICT_COLORS["at_risk"],
+        "writes_without_mfa": "#6e7781",
+    }
+    for column in [c for c in history.columns if c != "run_at"]:
+        fig.add_scatter(
+            x=history["run_at"],
+            y=history[column],
+            mode="lines+markers",
+            name=safe_text(column.replace("_", " ")),
+            line={"color": palette.get(column)},
+        )
+    fig.update_yaxes(title_text="count", rangemode="tozero")
+    return _layout(fig, title, height=340)
+
+
+def pie(
+    labels: Iterable[Any], values: Iterable[float], *, title: str, colors: Mapping[str, str] | None = None
+) -> go.Figure:
+    """A donut for a share that adds to a whole (e.g. writes with and without MFA)."""
+    labels = [str(label) for label in labels]
+    fig = go.Figure(
+        go.Pie(
+            labels=[safe_text(label) for label in labels],
+            values=list(values),
+            hole=0.55,
+            marker={"colors": [(colors or {}).get(label) for label in labels]},
+            sort=False,
+        )
+    )
+    return _layout(fig, title, height=320)

@@ -1,0 +1,484 @@
+"""What a notebook needs after its parameters cell: one explicit context, safe displays, glue.
+
+A kit notebook reads::
+
+    ctx = kitlib.notebook.setup(workspace=workspace, now=now, lookback=lookback,
+                                breakglass=breakglass, pseudonymize=pseudonymize)
+
+and from then on calls ``ctx.query(...)``, ``ctx.analyze()``, ``ctx.table(...)`` and
+``ctx.glue(...)``. Nothing is injected into the notebook's namespace. The context records
+what was missing or partial, and glues that record (``kitlib.run``) so the HTML export can say
+it in the report header. Every frame passes through the pseudonymiser (when asked for) before
+it can be displayed, and every data-derived string is HTML-escaped before it is displayed.
+
+``glue()`` writes scrapbook's wire format for JSON values (mimetype
+``application/scrapbook.scrap.json+json``, payload ``{name, data, encoder, version}``) so
+scrapbook can still read our notebooks, without depending on the unmaintained package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pandas as pd
+
+from kitlib.backends import Backend, QueryResult
+from kitlib.binding import BindError, parse_datetime, parse_timespan
+from kitlib.errors import UsageError
+from kitlib.privacy import Pseudonymizer, is_pseudonym
+
+log = logging.getLogger(__name__)
+
+GLUE_MIMETYPE = "application/scrapbook.scrap.json+json"
+GLUE_PREFIX = "application/scrapbook.scrap."
+#: Name of the glued record the exporter turns into the report header.
+RUN_GLUE = "kitlib.run"
+#: Output metadata key marking displays meant for the live notebook only (dropped from HTML).
+LIVE_ONLY = "kitlib_live_only"
+
+#: Personal-data columns of the analysis frames (identities.csv, tools.csv, evidence frames).
+ANALYSIS_ROLES: Mapping[str, str] = {
+    "identity": "user",
+    "user_id": "id",
+    "Caller": "user",
+    "UserPrincipalName": "user",
+    "UserId": "id",
+    "UserDisplayName": "name",
+    "IPAddress": "ip",
+    "CallerIpAddress": "ip",
+    "ips": "ip",
+    "ip": "ip",
+}
+#: Free-text columns that may quote an identity: originals are replaced by their pseudonyms.
+ANALYSIS_TEXT_COLUMNS = ("reasons", "remediation", "evidence", "note")
+
+
+# -- glue -----------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars, timestamps and frames become their JSON equivalents."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, (dt.datetime, dt.date, pd.Timestamp)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, pd.DataFrame):
+        return [_jsonable(r) for r in value.to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return _jsonable(item())
+    raise UsageError(f"glue() takes JSON values (numbers, strings, lists, dicts), not {type(value).__name__}")
+
+
+def glue_bundle(name: str, value: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (data, metadata) display bundle for one glued value, in scrapbook's shape."""
+    payload = {"name": name, "data": _jsonable(value), "encoder": "json", "version": 1}
+    json.dumps(payload)  # fail here, in the notebook, rather than at export
+    return {GLUE_MIMETYPE: payload}, {"scrapbook": {"name": name, "data": True, "display": False}}
+
+
+def glue(name: str, value: Any) -> None:
+    """Record ``value`` under ``name`` in the notebook's outputs (read back with read_glued)."""
+    from IPython.display import display
+
+    data, metadata = glue_bundle(name, value)
+    display(data, raw=True, metadata=metadata)
+
+
+def read_glued(notebook: nbformat.NotebookNode | Path | str) -> dict[str, Any]:
+    """Every glued value in an executed notebook by name; the last one wins on repeats."""
+    nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
+    values: dict[str, Any] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            for mimetype, payload in output.get("data", {}).items():
+                if mimetype.startswith(GLUE_PREFIX) and isinstance(payload, Mapping) and "name" in payload:
+                    values[str(payload["name"])] = payload.get("data")
+    return values
+
+
+# -- safe displays ------------------------------------------------------------------------
+
+
+def esc(value: Any) -> str:
+    """HTML-escaped text of any value (quotes too): the only way data reaches report HTML."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:,.1f}" if not value.is_integer() else f"{int(value):,}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(str(v) for v in value)
+    if value is None or value is pd.NaT:
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+@dataclass
+class HTML:
+    """Pre-escaped HTML built by this module; shows in Lab and survives the HTML export."""
+
+    html: str
+    text: str = ""
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text or "<HTML>"
+
+
+def table(
+    frame: pd.DataFrame,
+    *,
+    caption: str = "",
+    max_rows: int = 50,
+    sortable: bool = False,
+    numeric_sort: Iterable[str] = (),
+) -> HTML:
+    """An escaped HTML table of ``frame`` (first ``max_rows`` rows, with a note on what was cut)."""
+    shown = frame.head(max_rows)
+    classes = "kit-table kit-sortable" if sortable else "kit-table"
+    head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
+    numeric = {c for c in shown.columns if pd.api.types.is_numeric_dtype(shown[c])} | set(numeric_sort)
+    rows = []
+    for record in shown.itertuples(index=False, name=None):
+        cells = []
+        for column, value in zip(shown.columns, record, strict=True):
+            attr = ' class="num"' if column in numeric else ""
+            cells.append(f"<td{attr}>{esc(_cell(value))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    more = ""
+    if len(frame) > max_rows:
+        more = (
+            f'<p class="kit-more">Showing {max_rows:,} of {len(frame):,} rows; the full list is in the data files.</p>'
+        )
+    if frame.empty:
+        body = f'<tr><td colspan="{max(len(shown.columns), 1)}">(none)</td></tr>'
+    else:
+        body = "".join(rows)
+    markup = f'<table class="{classes}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}'
+    return HTML(markup, frame.head(max_rows).to_string(index=False) if len(frame.columns) else "(empty)")
+
+
+def headline(numbers: Mapping[str, Any], *, notes: Mapping[str, str] | None = None) -> HTML:
+    """Big numbers in a row of tiles: label -> value (escaped), with an optional note per tile."""
+    notes = notes or {}
+    tiles = []
+    for label, value in numbers.items():
+        note = notes.get(label, "")
+        note_html = f'<div class="kit-tile-note">{esc(note)}</div>' if note else ""
+        tiles.append(
+            f'<div class="kit-tile"><div class="kit-tile-value">{esc(_cell(value))}</div>'
+            f'<div class="kit-tile-label">{esc(label)}</div>{note_html}</div>'
+        )
+    text = "\n".join(f"{k}: {_cell(v)}" for k, v in numbers.items())
+    return HTML(f'<div class="kit-tiles">{"".join(tiles)}</div>', text)
+
+
+def note(text: str, *, kind: str = "info") -> HTML:
+    """A paragraph of escaped text (kind: info, warning, ok) for findings worded from data."""
+    if kind not in ("info", "warning", "ok"):
+        raise UsageError(f"note kind must be info, warning or ok, not {kind!r}")
+    return HTML(f'<p class="kit-note kit-note-{kind}">{esc(text)}</p>', text)
+
+
+def bullets(items: Iterable[str], *, title: str = "") -> HTML:
+    """An escaped bullet list (e.g. what to do first)."""
+    lines = list(items)
+    head = f"<p><strong>{esc(title)}</strong></p>" if title else ""
+    body = "".join(f"<li>{esc(i)}</li>" for i in lines) or "<li>(nothing)</li>"
+    return HTML(f'{head}<ul class="kit-list">{body}</ul>', "\n".join(f"- {i}" for i in lines))
+
+
+# -- the context ----------------------------------------------------------------------------
+
+
+def _parse_now(text: str | dt.datetime | None) -> dt.datetime:
+    if isinstance(text, dt.datetime):
+        return text.replace(tzinfo=dt.UTC) if text.tzinfo is None else text.astimezone(dt.UTC)
+    if not text:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        return parse_datetime(text)
+    except BindError as exc:
+        raise UsageError(f"parameter now: {exc}") from None
+
+
+def _parse_lookback(text: str | dt.timedelta) -> dt.timedelta:
+    if isinstance(text, dt.timedelta):
+        span = text
+    else:
+        try:
+            span = parse_timespan(text)
+        except BindError as exc:
+            raise UsageError(f"parameter lookback: {exc}") from None
+    if span <= dt.timedelta(0):
+        raise UsageError("parameter lookback must be positive")
+    return span
+
+
+def format_timespan(span: dt.timedelta) -> str:
+    """``30d``/``12h``/``90m`` for display."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def workspace_label(spec: str) -> str:
+    """What the header calls the workspace: a folder's name (not its full path) or the config name."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return f"{path.resolve().name} (local folder)"
+    return spec
+
+
+@dataclass
+class NotebookContext:
+    """The analysis window, the backend, the pseudonymiser, and the record of what was missing."""
+
+    workspace: str
+    backend: Backend
+    now: dt.datetime
+    lookback: dt.timedelta
+    breakglass: tuple[str, ...] = ()
+    pseudonymizer: Pseudonymizer | None = None
+    missing_tables: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = True
+    live_glue: bool = True
+    _analysis: Any = field(default=None, repr=False)
+
+    @property
+    def start(self) -> dt.datetime:
+        return self.now - self.lookback
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.now
+
+    @property
+    def pseudonymize(self) -> bool:
+        return self.pseudonymizer is not None
+
+    # -- record of the run ------------------------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        """What the report header says: what was analysed, and what was missing."""
+        from kitlib import __version__
+
+        key_note = None
+        if self.pseudonymizer is not None:
+            key_note = (
+                "one-off key for this run: pseudonyms cannot be linked to other reports"
+                if self.pseudonymizer.ephemeral
+                else "key from KITLIB_PSEUDONYM_KEY: pseudonyms are stable across reports made with it"
+            )
+        return {
+            "workspace": workspace_label(self.workspace),
+            "backend": type(self.backend).__name__,
+            "now": self.now.isoformat(),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "lookback": format_timespan(self.lookback),
+            "breakglass_excluded": len(self.breakglass),
+            "kit_version": __version__,
+            "pseudonymized": self.pseudonymize,
+            "pseudonym_key": key_note,
+            "missing_tables": sorted(set(self.missing_tables)),
+            "warnings": list(dict.fromkeys(self.warnings)),
+            "complete": self.complete,
+            "python": sys.executable,
+        }
+
+    def _publish_meta(self) -> None:
+        if self.live_glue:
+            try:
+                glue(RUN_GLUE, self.meta())
+            except ImportError:  # pragma: no cover - IPython always exists in a kernel
+                pass
+
+    def record(
+        self, *, missing_tables: Iterable[str] = (), warnings: Iterable[str] = (), complete: bool = True
+    ) -> None:
+        """Add what a query or the analysis reported; re-glue the record when it changed."""
+        before = (len(self.missing_tables), len(self.warnings), self.complete)
+        for table_name in missing_tables:
+            if table_name not in self.missing_tables:
+                self.missing_tables.append(table_name)
+        for warning in warnings:
+            if warning not in self.warnings:
+                self.warnings.append(warning)
+        self.complete = self.complete and complete
+        if (len(self.missing_tables), len(self.warnings), self.complete) != before:
+            for warning in warnings:
+                log.warning("%s", warning)
+            self._publish_meta()
+
+    # -- data --------------------------------------------------------------------------------
+
+    def query(self, name: str, **parameters: Any) -> pd.DataFrame:
+        """Run catalog query ``name`` over the window; personal-data columns are pseudonymised."""
+        from kitlib.catalog import get_query
+        from kitlib.run import run_query
+
+        result: QueryResult = run_query(self.backend, name, now=self.now, lookback=self.lookback, **parameters)
+        self.record(missing_tables=result.missing_tables, warnings=result.warnings, complete=result.complete)
+        roles = dict(get_query(name).pii)
+        return self.protect(result.frame, roles)
+
+    def analyze(self) -> Any:
+        """The kit's analysis over the window (computed once per notebook), pseudonymised when asked."""
+        if self._analysis is None:
+            from kitlib.analysis import analyze
+
+            analysis = analyze(self.backend, now=self.now, lookback=self.lookback, breakglass=list(self.breakglass))
+            self.record(
+                missing_tables=getattr(analysis, "missing_tables", ()),
+                warnings=getattr(analysis, "warnings", ()),
+                complete=bool(getattr(analysis, "complete", True)),
+            )
+            self._analysis = self.protect_analysis(analysis)
+        return self._analysis
+
+    def protect_analysis(self, analysis: Any) -> Any:
+        """Pseudonymise every frame an Analysis carries (in place on a shallow copy)."""
+        if self.pseudonymizer is None:
+            return analysis
+        import copy
+
+        out = copy.copy(analysis)
+        for attr in ("identities", "tools"):
+            frame = getattr(out, attr, None)
+            if isinstance(frame, pd.DataFrame):
+                setattr(out, attr, self.protect(frame))
+        frames = getattr(out, "frames", None)
+        if isinstance(frames, Mapping):
+            out.frames = {k: self.protect(v) if isinstance(v, pd.DataFrame) else v for k, v in frames.items()}
+        return out
+
+    def protect(
+        self,
+        frame: pd.DataFrame,
+        roles: Mapping[str, str] | None = None,
+        text_columns: Iterable[str] = ANALYSIS_TEXT_COLUMNS,
+    ) -> pd.DataFrame:
+        """``frame`` with identities pseudonymised (unchanged when pseudonymisation is off)."""
+        if self.pseudonymizer is None:
+            return frame
+        roles = ANALYSIS_ROLES if roles is None else {**ANALYSIS_ROLES, **roles}
+        return self.pseudonymizer.frame(frame, roles, text_columns)
+
+    def who(self, value: str, kind: str = "user") -> str:
+        """One identity as the report may show it."""
+        if self.pseudonymizer is None or not isinstance(value, str):
+            return value
+        return self.pseudonymizer.pseudonym(value, kind)
+
+    def resolve_identity(self, identity: str, candidates: Iterable[str]) -> str | None:
+        """The candidate ``identity`` names: the identity itself, or the one behind a pseudonym.
+
+        Lets a pseudonymised run pass the pseudonym as the drill-down parameter, so the original
+        never appears in the executed notebook.
+        """
+        pool = [c for c in candidates if isinstance(c, str)]
+        if not is_pseudonym(identity):
+            lowered = identity.strip().lower()
+            return next((c for c in pool if c.lower() == lowered), None)
+        if self.pseudonymizer is None:
+            return None
+        return self.pseudonymizer.resolve(identity, pool)
+
+    def exclude_breakglass(self, frame: pd.DataFrame, column: str) -> pd.DataFrame:
+        """Rows of ``frame`` whose ``column`` is not a break-glass account."""
+        if not self.breakglass or column not in frame.columns:
+            return frame
+        excluded = {b.strip().lower() for b in self.breakglass}
+        if self.pseudonymizer is not None:
+            excluded |= {self.pseudonymizer.pseudonym(b, "user") for b in self.breakglass}
+        return frame[~frame[column].astype(str).str.lower().isin(excluded)]
+
+    # -- display --------------------------------------------------------------------------
+
+    def glue(self, name: str, value: Any) -> None:
+        """Record a summary value for tests, the manifest and schedulers."""
+        if self.live_glue:
+            glue(name, value)
+
+
+def setup(
+    workspace: str = "",
+    now: str | dt.datetime = "",
+    lookback: str | dt.timedelta = "30d",
+    breakglass: Sequence[str] = (),
+    pseudonymize: bool = False,
+    *,
+    log_level: str | None = None,
+    live_glue: bool = True,
+) -> NotebookContext:
+    """Parse the notebook's parameters, open the workspace, and return the context.
+
+    ``workspace`` empty means ``$KITLIB_WORKSPACE``; ``now`` empty means the current time.
+    With ``pseudonymize``, the key comes from ``$KITLIB_PSEUDONYM_KEY`` (a fresh one-off key
+    when unset, and the report says so).
+    """
+    from kitlib.connect import connect, resolve_workspace
+
+    if log_level:
+        logging.getLogger("kitlib").setLevel(log_level.upper())
+    if isinstance(breakglass, str) or not all(isinstance(b, str) for b in breakglass):
+        raise UsageError("parameter breakglass must be a list of user principal names")
+    when = _parse_now(now)
+    span = _parse_lookback(lookback)
+    spec = resolve_workspace(workspace or None)
+    backend = connect(spec, now=when)
+    ctx = NotebookContext(
+        workspace=spec,
+        backend=backend,
+        now=when,
+        lookback=span,
+        breakglass=tuple(breakglass),
+        pseudonymizer=Pseudonymizer.from_env() if pseudonymize else None,
+        live_glue=live_glue,
+    )
+    ctx._publish_meta()
+    return ctx

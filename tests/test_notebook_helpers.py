@@ -1,0 +1,161 @@
+"""The notebook context, glue in scrapbook's wire format, and escaped displays (no kernel needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from kitlib import notebook as kn
+from kitlib.errors import UsageError
+from kitlib.privacy import KEY_ENV, is_pseudonym
+
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def write_activity(folder: Path, rows: list[dict]) -> Path:
+    """A minimal workspace: AzureActivity as JSON lines."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "AzureActivity.jsonl").open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    return folder
+
+
+def activity(caller: str, hours_ago: int, mfa: bool, op: str = "Microsoft.Compute/virtualMachines/write") -> dict:
+    return {
+        "TimeGenerated": (NOW - dt.timedelta(hours=hours_ago)).isoformat(),
+        "CategoryValue": "Administrative",
+        "OperationNameValue": op,
+        "Authorization_d": {"evidence": {"principalType": "User"}},
+        "Claims_d": {"http://schemas.microsoft.com/claims/authnmethodsreferences": "pwd,mfa" if mfa else "pwd"},
+        "Caller": caller,
+        "CorrelationId": f"{caller}-{hours_ago}",
+    }
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Path:
+    rows = [activity("alice@contoso.com", h, mfa=True) for h in range(1, 6)]
+    rows += [activity("bob@contoso.com", h, mfa=False) for h in range(1, 4)]
+    rows += [activity("bg-admin@contoso.com", 2, mfa=False)]
+    rows += [activity("alice@contoso.com", 24 * 40, mfa=False)]  # outside a 30-day window
+    return write_activity(tmp_path / "ws", rows)
+
+
+def glued_notebook(*pairs: tuple[str, object]) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell("glue")
+    for name, value in pairs:
+        data, metadata = kn.glue_bundle(name, value)
+        cell.outputs.append(nbformat.v4.new_output("display_data", data=data, metadata=metadata))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [cell]
+    return nb
+
+
+def test_glue_uses_scrapbooks_mimetype_and_payload() -> None:
+    data, metadata = kn.glue_bundle("will_break", 7)
+    assert data == {
+        "application/scrapbook.scrap.json+json": {"name": "will_break", "data": 7, "encoder": "json", "version": 1}
+    }
+    assert metadata == {"scrapbook": {"name": "will_break", "data": True, "display": False}}
+
+
+def test_read_glued_round_trips_numpy_and_dates_and_the_last_value_wins(tmp_path: Path) -> None:
+    nb = glued_notebook(
+        ("count", np.int64(3)),
+        ("share", np.float64(42.5)),
+        ("when", NOW),
+        ("frame", pd.DataFrame({"a": [1, 2]})),
+        ("count", 4),
+    )
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    assert kn.read_glued(path) == {
+        "count": 4,
+        "share": 42.5,
+        "when": "2026-11-27T00:00:00+00:00",
+        "frame": [{"a": 1}, {"a": 2}],
+    }
+
+
+def test_glue_refuses_values_that_are_not_json() -> None:
+    with pytest.raises(UsageError):
+        kn.glue_bundle("bad", object())
+
+
+def test_table_escapes_every_cell_and_header_and_says_what_was_cut() -> None:
+    frame = pd.DataFrame({HOSTILE: [HOSTILE, "ok"], "n": [1000, 2]})
+    html = kn.table(frame, caption=HOSTILE, max_rows=1, sortable=True).html
+    assert "<img" not in html
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") == 3
+    assert "1,000" in html and "Showing 1 of 2 rows" in html
+    assert 'class="kit-table kit-sortable"' in html
+
+
+def test_headline_note_and_bullets_escape_their_text() -> None:
+    for shown in (kn.headline({HOSTILE: HOSTILE}), kn.note(HOSTILE), kn.bullets([HOSTILE], title=HOSTILE)):
+        assert "<img" not in shown.html and "&lt;img" in shown.html
+
+
+def test_setup_rejects_bad_parameters_with_clear_errors(workspace: Path) -> None:
+    with pytest.raises(UsageError, match="now"):
+        kn.setup(str(workspace), now="yesterday", live_glue=False)
+    with pytest.raises(UsageError, match="lookback"):
+        kn.setup(str(workspace), lookback="a month", live_glue=False)
+    with pytest.raises(UsageError, match="breakglass"):
+        kn.setup(str(workspace), breakglass="admin@contoso.com", live_glue=False)  # type: ignore[arg-type]
+
+
+def test_setup_takes_the_workspace_from_the_environment_when_empty(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KITLIB_WORKSPACE", str(workspace))
+    ctx = kn.setup("", now="2026-11-27T00:00:00Z", lookback="7d", live_glue=False)
+    assert ctx.workspace == str(workspace)
+    assert (ctx.start, ctx.end) == (NOW - dt.timedelta(days=7), NOW)
+    meta = ctx.meta()
+    assert meta["workspace"] == "ws (local folder)"
+    assert meta["lookback"] == "7d" and meta["missing_tables"] == [] and meta["pseudonymized"] is False
+
+
+def test_query_runs_over_the_window_and_breakglass_is_excluded(workspace: Path) -> None:
+    ctx = kn.setup(str(workspace), now=NOW, lookback="30d", breakglass=["BG-Admin@contoso.com"], live_glue=False)
+    daily = ctx.exclude_breakglass(ctx.query("arm_writes_mfa_daily"), "Caller")
+    totals = daily.groupby(["Caller", "TokenHasMfa"])["Operations"].sum().to_dict()
+    assert totals == {("alice@contoso.com", True): 5, ("bob@contoso.com", False): 3}
+
+
+def test_pseudonymised_context_shows_no_original_identity(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "a-long-enough-secret-key")
+    ctx = kn.setup(str(workspace), now=NOW, breakglass=["bg-admin@contoso.com"], pseudonymize=True, live_glue=False)
+    daily = ctx.exclude_breakglass(ctx.query("arm_writes_mfa_daily"), "Caller")
+    assert len(daily) > 0 and all(is_pseudonym(c) for c in daily["Caller"])
+    assert ctx.who("bob@contoso.com") in set(daily["Caller"])
+    assert ctx.who("bg-admin@contoso.com") not in set(daily["Caller"])
+    assert "key from KITLIB_PSEUDONYM_KEY" in ctx.meta()["pseudonym_key"]
+    assert (
+        ctx.resolve_identity(ctx.who("bob@contoso.com"), ["alice@contoso.com", "bob@contoso.com"]) == "bob@contoso.com"
+    )
+
+
+def test_resolve_identity_accepts_the_original_in_any_case(workspace: Path) -> None:
+    ctx = kn.setup(str(workspace), now=NOW, live_glue=False)
+    assert ctx.resolve_identity("BOB@contoso.com", ["alice@contoso.com", "bob@contoso.com"]) == "bob@contoso.com"
+    assert ctx.resolve_identity("nobody@contoso.com", ["bob@contoso.com"]) is None
+
+
+def test_missing_tables_and_warnings_are_recorded_once(workspace: Path) -> None:
+    ctx = kn.setup(str(workspace), now=NOW, live_glue=False)
+    ctx.record(missing_tables=["SigninLogs"], warnings=["table SigninLogs is not in this workspace"])
+    ctx.record(missing_tables=["SigninLogs"], warnings=["table SigninLogs is not in this workspace"], complete=False)
+    meta = ctx.meta()
+    assert meta["missing_tables"] == ["SigninLogs"]
+    assert meta["warnings"] == ["table SigninLogs is not in this workspace"]
+    assert meta["complete"] is False

@@ -1,0 +1,240 @@
+"""The batch runner on hand-made workspaces: run folder, offline HTML, failures, pseudonymisation.
+
+Kernel runs cost ~6-8 s each, so each scenario runs once (module fixtures) and several tests
+read its result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from kitlib.errors import UsageError
+from kitlib.export import external_references, plotly_js
+from kitlib.privacy import KEY_ENV
+from kitlib.report import (
+    SHARED_PARAMETERS,
+    ReportRun,
+    format_parameters,
+    notebook_parameters,
+    render_report,
+    resolve_notebook,
+)
+
+pytestmark = pytest.mark.notebook
+
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+HOSTILE_CALLER = "<script>alert(1)</script>@contoso.com"
+HOSTILE_OPERATION = "Microsoft.Evil/<img src=x onerror=alert(1)>/write"
+PEOPLE = ("alice@contoso.com", "bob@contoso.com", "svc-deploy@contoso.com", HOSTILE_CALLER)
+
+PARAMS_CELL = """workspace: str = ""  # folder
+now: str = ""  # instant
+lookback: str = "30d"  # window
+breakglass: list = []  # excluded
+pseudonymize: bool = False  # pseudonyms"""
+SETUP = (
+    "import kitlib.notebook as kn\n"
+    "ctx = kn.setup(workspace=workspace, now=now, lookback=lookback, breakglass=breakglass, pseudonymize=pseudonymize)"
+)
+
+
+def hostile_workspace(folder: Path) -> Path:
+    """AzureActivity only: three people, and attacker-controlled caller and operation names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(60):
+        caller = PEOPLE[i % 4]
+        rows.append(
+            {
+                "TimeGenerated": (NOW - dt.timedelta(hours=5 * i + 1)).isoformat(),
+                "CategoryValue": "Administrative",
+                "OperationNameValue": HOSTILE_OPERATION if i % 7 == 0 else "Microsoft.Compute/virtualMachines/write",
+                "Authorization_d": {"evidence": {"principalType": "User"}},
+                "Claims_d": {
+                    "http://schemas.microsoft.com/claims/authnmethodsreferences": "pwd,mfa"
+                    if caller == PEOPLE[0]
+                    else "pwd"
+                },
+                "Caller": caller,
+                "CallerIpAddress": f"203.0.113.{i % 5}",
+                "CorrelationId": f"corr-{i}",
+                "SubscriptionId": "00000000-0000-0000-0000-000000000001",
+                "ActivityStatusValue": "Succeeded",
+            }
+        )
+    with (folder / "AzureActivity.jsonl").open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    return folder
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "kitlib", "display_name": "Python (kitlib)", "language": "python"}
+    cells = [nbformat.v4.new_code_cell(PARAMS_CELL, metadata={"tags": ["parameters"]})]
+    cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.cells = cells
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return hostile_workspace(tmp_path_factory.mktemp("hostile") / "ws")
+
+
+@pytest.fixture(scope="module")
+def plain_run(workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> ReportRun:
+    out = tmp_path_factory.mktemp("plain") / "report"
+    return render_report(
+        str(workspace), out, now=NOW, lookback=dt.timedelta(days=30), notebooks=["readiness_overview"], progress=False
+    )
+
+
+def overview_html(run: ReportRun) -> str:
+    return (run.out / "readiness_overview.html").read_text(encoding="utf-8")
+
+
+# -- parameters ----------------------------------------------------------------------------
+
+
+def test_params_lists_the_typed_parameters_with_their_help() -> None:
+    params = {p.name: p for p in notebook_parameters("readiness_overview")}
+    assert set(SHARED_PARAMETERS) <= set(params)
+    assert (params["lookback"].type, params["lookback"].default) == ("str", '"30d"')
+    assert (params["pseudonymize"].type, params["pseudonymize"].default) == ("bool", "False")
+    assert "KITLIB_WORKSPACE" in params["workspace"].help
+    assert "lookback: str" in format_parameters(list(params.values()))
+
+
+def test_unknown_notebooks_and_parameters_are_rejected_before_anything_runs(workspace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    with pytest.raises(UsageError, match="colour"):
+        render_report(
+            str(workspace), out, now=NOW, notebooks=["readiness_overview"], parameters={"colour": "red"}, progress=False
+        )
+    with pytest.raises(UsageError, match="no notebook named"):
+        render_report(str(workspace), out, now=NOW, notebooks=["nope"], progress=False)
+    with pytest.raises(UsageError, match="inside the report folder"):
+        render_report(str(workspace), out, now=NOW, pseudonymize=True, reidentify_map=out / "map.csv", progress=False)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_notebook_without_the_shared_parameters_is_refused(workspace: Path, tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "kitlib", "display_name": "Python (kitlib)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell('lookback: str = "30d"  # window', metadata={"tags": ["parameters"]})]
+    path = tmp_path / "partial.ipynb"
+    nbformat.write(nb, str(path))
+    with pytest.raises(UsageError, match="pseudonymize"):
+        render_report(str(workspace), tmp_path / "out", now=NOW, notebooks=[str(path)], progress=False)
+    assert resolve_notebook(str(path)) == path.resolve()
+
+
+# -- a successful run -------------------------------------------------------------------------
+
+
+def test_run_folder_holds_html_index_manifest_and_executed_notebook(plain_run: ReportRun) -> None:
+    assert plain_run.exit_code == 0
+    names = {p.relative_to(plain_run.out).as_posix() for p in plain_run.out.rglob("*") if p.is_file()}
+    assert {"index.html", "manifest.json", "readiness_overview.html", "notebooks/readiness_overview.ipynb"} <= names
+    assert not [p for p in plain_run.out.parent.iterdir() if "staging" in p.name]
+    manifest = json.loads(plain_run.manifest.read_text(encoding="utf-8"))
+    entry = manifest["notebooks"][0]
+    assert manifest["status"] == "ok"
+    assert entry["status"] == "ok" and entry["duration_seconds"] > 0
+    assert entry["parameters"]["now"] == "2026-11-27T00:00:00Z" and entry["parameters"]["lookback"] == "30d"
+    assert entry["summary"]["arm_writes"] == 60
+    assert entry["summary"]["arm_writes_without_mfa"] == 45
+    index = plain_run.index.read_text(encoding="utf-8")
+    assert 'href="readiness_overview.html"' in index
+    assert external_references(index) == []
+
+
+def test_report_html_is_offline_with_figures_hidden_code_and_a_header(plain_run: ReportRun) -> None:
+    html = overview_html(plain_run)
+    assert external_references(html) == []
+    assert html.count(plotly_js()) == 1
+    assert html.count('class="plotly-graph-div"') >= 1
+    assert "kn.setup" not in html and "import kitlib" not in html
+    header = html[html.index('<header class="kit-header">') : html.index("</header>")]
+    assert "ws (local folder)" in header and "2026-11-27 00:00:00 UTC" in header and "Kit version" in header
+
+
+def test_hostile_log_strings_show_as_text_never_as_tags(plain_run: ReportRun) -> None:
+    html = overview_html(plain_run)
+    assert "<script>alert(1)</script>" not in html
+    assert "<img src=x onerror=alert(1)>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;@contoso.com" in html
+
+
+def test_executed_notebook_carries_no_absolute_paths_from_papermill(plain_run: ReportRun) -> None:
+    nb = nbformat.read(str(plain_run.out / "notebooks" / "readiness_overview.ipynb"), as_version=4)
+    assert nb.metadata.papermill["input_path"] == "readiness_overview.ipynb"
+    assert nb.metadata.papermill["output_path"] == "notebooks/readiness_overview.ipynb"
+
+
+# -- failures and leaks -----------------------------------------------------------------------
+
+
+def test_a_failed_notebook_publishes_no_html_and_the_run_exits_non_zero(workspace: Path, tmp_path: Path) -> None:
+    broken = write_notebook(tmp_path / "broken.ipynb", SETUP, "raise ValueError('the data was odd')")
+    fine = write_notebook(tmp_path / "fine.ipynb", SETUP, "kn.glue('answer', 42)")
+    run = render_report(
+        str(workspace), tmp_path / "out", now=NOW, notebooks=[str(broken), str(fine)], jobs=2, progress=False
+    )
+    assert run.exit_code == 1
+    status = {r.name: (r.status, r.html) for r in run.notebooks}
+    assert status == {"broken": ("failed", None), "fine": ("ok", "fine.html")}
+    assert not (run.out / "broken.html").exists()
+    assert (run.out / "notebooks" / "broken.ipynb").exists()
+    assert "ValueError: the data was odd" in next(str(r.error) for r in run.notebooks if r.name == "broken")
+    assert "FAILED" in run.index.read_text(encoding="utf-8")
+    assert json.loads(run.manifest.read_text())["notebooks"][1]["summary"] == {"answer": 42}
+
+
+def test_pseudonymised_run_publishes_no_original_identity(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    mapping = tmp_path / "private" / "map.csv"
+    run = render_report(
+        str(workspace),
+        tmp_path / "out",
+        now=NOW,
+        notebooks=["readiness_overview"],
+        pseudonymize=True,
+        reidentify_map=mapping,
+        progress=False,
+    )
+    assert run.exit_code == 0 and run.leak_hits == 0
+    everything = "\n".join(p.read_text(encoding="utf-8") for p in run.out.rglob("*") if p.is_file())
+    for person in PEOPLE[:3]:
+        assert person not in everything
+    assert "one-off key for this run" in overview_html(run)
+    private = mapping.read_text(encoding="utf-8")
+    assert "bob@contoso.com" in private and "svc-deploy@contoso.com" in private
+    assert not list(run.out.rglob("map.csv"))
+
+
+def test_a_leaking_notebook_is_refused_and_nothing_is_published(workspace: Path, tmp_path: Path) -> None:
+    leaky = write_notebook(
+        tmp_path / "leaky.ipynb",
+        SETUP,
+        'ctx.query("arm_writes_mfa_daily")',  # pseudonymised: the runner learns the originals
+        "from kitlib.run import run_query\n"
+        'run_query(ctx.backend, "arm_writes_mfa_daily", now=ctx.now, lookback=ctx.lookback).frame',
+    )
+    out = tmp_path / "out"
+    run = render_report(str(workspace), out, now=NOW, notebooks=[str(leaky)], pseudonymize=True, progress=False)
+    assert run.exit_code == 1 and run.leak_hits > 0 and not run.published
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["manifest.json"]
+    manifest = (out / "manifest.json").read_text(encoding="utf-8")
+    assert json.loads(manifest)["status"] == "refused"
+    assert not any(person in manifest for person in PEOPLE)
