@@ -1,0 +1,478 @@
+"""The live backend against the stand-in Kusto service, through the real azure-kusto-data client.
+
+Every test here sends real HTTP to a server on 127.0.0.1 that runs the received KQL on the local
+engine, with a token callback in the path: nothing in the client is mocked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import pytest
+from standin_kusto import StandinKusto, write_sample_workspace
+
+from kitlib.auth import PublicClientProvider, ServiceAuth, token_fingerprint
+from kitlib.catalog import Query, get_query, parse_query
+from kitlib.config import AuthSettings
+from kitlib.errors import (
+    AuthError,
+    MissingTableError,
+    PartialResultError,
+    QueryDefinitionError,
+    QueryExecutionError,
+    QueryTimeoutError,
+    ThrottledError,
+)
+from kitlib.live import KustoBackend, LiveOptions, result_frame, time_slices
+from kitlib.local import LocalBackend
+
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sample_workspace(tmp_path_factory.mktemp("live-ws"), NOW, days=10)
+
+
+@pytest.fixture
+def standin(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandinKusto]:
+    with StandinKusto(workspace, now=NOW, max_lifetime=120) as server:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_file)
+        yield server
+
+
+@pytest.fixture
+def adx(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandinKusto]:
+    with StandinKusto(workspace, now=NOW, flavour="adx", database="SignIns", max_lifetime=120) as server:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_file)
+        yield server
+
+
+@pytest.fixture
+def local(workspace: Path) -> Iterator[LocalBackend]:
+    backend = LocalBackend(workspace, now=NOW)
+    yield backend
+    backend.close()
+
+
+def signed_in(server: StandinKusto, tmp_path: Path) -> PublicClientProvider:
+    """A real MSAL provider signed in by device code against the stand-in identity provider."""
+    settings = AuthSettings(mode="device_code", tenant_id=server.tenant_id, token_cache=str(tmp_path / "cache.bin"))
+    service = ServiceAuth(server.idp, "https://kusto.standin.example/.default", "db662dc1-0cfe-4e1c-a843-19a68e65be58")
+    provider = PublicClientProvider(settings, service, "standin")
+    provider.login(prompt=lambda message: None)
+    return provider
+
+
+def static_token(server: StandinKusto) -> str:
+    token = "static-token-" + os.urandom(8).hex()
+    server.add_token(token)
+    return token
+
+
+def backend(server: StandinKusto, provider: object, **options: object) -> KustoBackend:
+    mode = "let" if server.flavour == "log_analytics" else "request"
+    merged = {"param_mode": mode, **FAST, **options}
+    return KustoBackend(server.url, server.database, provider, kind=server.flavour, options=LiveOptions(**merged), now=NOW)  # type: ignore[arg-type]
+
+
+def kql(tmp_path: Path, name: str, body: str, header: str = "// tables: AzureActivity") -> Query:
+    """A throwaway catalog entry (parsed by the real catalog parser)."""
+    path = tmp_path / f"{name}.kql"
+    path.write_text(f"// name: {name}\n// description: test query\n{header}\n{body}\n", encoding="utf-8")
+    return parse_query(path)
+
+
+WINDOW = {"start": NOW - dt.timedelta(days=5), "end": NOW}
+
+
+# -- normal results ----------------------------------------------------------------------------
+
+
+def test_log_analytics_result_equals_the_local_engine_and_the_request_is_let_bound(
+    standin: StandinKusto, local: LocalBackend, tmp_path: Path
+) -> None:
+    provider = signed_in(standin, tmp_path)
+    live = backend(standin, provider)
+    query = get_query("arm_writes_mfa_daily")
+    result = live.run(query, WINDOW)
+    expected = local.run(query, WINDOW).frame
+    assert result.complete and not result.warnings
+    assert len(result.frame) > 0
+    pd.testing.assert_frame_equal(result.frame, expected)
+    sent = standin.queries()[-1]
+    assert sent.path.endswith("/workspaces/ws-standin/v2/rest/query")
+    assert sent.database == "ws-standin"  # the workspace name is the database
+    assert sent.options["deferpartialqueryfailures"] is True
+    assert sent.options["servertimeout"] == "0:10:00"
+    assert sent.parameters == {}
+    assert "declare query_parameters" not in sent.csl and "let start = datetime(2026-11-22T00:00:00.000000Z);" in sent.csl
+    assert sent.token_id == token_fingerprint(provider())
+    assert sent.application == "kitlib" and sent.client_request_id.startswith(f"kitlib;{live.run_id};arm_writes_mfa_daily;")
+
+
+def test_adx_sends_request_parameters_and_the_query_unchanged(adx: StandinKusto, local: LocalBackend) -> None:
+    live = backend(adx, lambda: token)
+    token = static_token(adx)
+    query = get_query("arm_writes_mfa_daily")
+    result = live.run(query, WINDOW)
+    pd.testing.assert_frame_equal(result.frame, local.run(query, WINDOW).frame)
+    sent = adx.queries()[-1]
+    assert sent.path == "/v2/rest/query" and sent.database == "SignIns"
+    assert sent.parameters == {"start": "datetime(2026-11-22T00:00:00.000000Z)", "end": "datetime(2026-11-27T00:00:00.000000Z)"}
+    assert "declare query_parameters(start:datetime, end:datetime);" in sent.csl
+
+
+def test_typed_columns_come_back_with_the_local_engine_dtypes(standin: StandinKusto, local: LocalBackend, tmp_path: Path) -> None:
+    query = kql(
+        tmp_path,
+        "typed_columns",
+        "declare query_parameters(start:datetime, end:datetime);\n"
+        "SigninLogs | where TimeGenerated >= start and TimeGenerated < end\n"
+        "| extend Os = tostring(DeviceDetail.operatingSystem), Hour = datetime_part('hour', TimeGenerated), Ratio = 1.5 * 2\n"
+        "| project TimeGenerated, UserPrincipalName, IsInteractive, DeviceDetail, Os, Hour, Ratio, DurationMs\n"
+        "| order by TimeGenerated asc | take 5",
+        "// tables: SigninLogs",
+    )
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    result = live.run(query, WINDOW).frame
+    expected = local.run(query, WINDOW).frame
+    pd.testing.assert_frame_equal(result, expected)
+    assert isinstance(result["DeviceDetail"].iloc[0], dict) and result["DeviceDetail"].iloc[0]["operatingSystem"] == "Windows 10"
+    assert str(result["TimeGenerated"].dtype) == "datetime64[ns, UTC]"
+    assert result["DurationMs"].isna().all()  # absent from the files: a typed null column on both
+
+
+def test_result_frame_handles_empty_results_and_service_spellings_of_special_values() -> None:
+    from azure.kusto.data._models import KustoResultColumn
+
+    columns = [KustoResultColumn({"ColumnName": n, "ColumnType": t}, i) for i, (n, t) in enumerate([("When", "datetime"), ("N", "long"), ("R", "real"), ("Span", "timespan"), ("Ok", "bool")])]
+    frame = result_frame(columns, [["2026-11-01T00:00:00.1234567Z", None, "NaN", "1.02:03:04.5000000", None], ["2026-11-02T00:00:00Z", 3, 2.5, "00:00:01", True]])
+    assert str(frame["N"].dtype) == "Int64" and frame["N"].iloc[1] == 3 and pd.isna(frame["N"].iloc[0])
+    assert pd.isna(frame["R"].iloc[0]) and frame["R"].iloc[1] == 2.5
+    assert frame["Span"].iloc[0] == pd.Timedelta(days=1, hours=2, minutes=3, seconds=4.5)
+    assert str(frame["Ok"].dtype) == "boolean" and pd.isna(frame["Ok"].iloc[0])
+    assert frame["When"].iloc[0] == pd.Timestamp("2026-11-01T00:00:00.1234567Z")
+    empty = result_frame(columns, [])
+    assert list(empty.columns) == ["When", "N", "R", "Span", "Ok"] and len(empty) == 0
+    assert str(empty["When"].dtype) == "datetime64[ns, UTC]"
+
+
+# -- completeness ------------------------------------------------------------------------------
+
+
+ROWS = (
+    "declare query_parameters(start:datetime, end:datetime);\n"
+    "AzureActivity | where TimeGenerated >= start and TimeGenerated < end\n"
+    "| project TimeGenerated, Caller, OperationNameValue, CorrelationId | order by TimeGenerated asc, CorrelationId asc"
+)
+
+
+def test_truncated_result_raises_with_the_partial_rows_and_the_service_reason(standin: StandinKusto, local: LocalBackend, tmp_path: Path) -> None:
+    query = kql(tmp_path, "activity_rows", ROWS)
+    standin.truncate_rows = 25
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    with pytest.raises(PartialResultError) as err:
+        live.run(query, WINDOW)
+    full = local.run(query, WINDOW).frame
+    assert len(full) > 25
+    assert "E_QUERY_RESULT_SET_TOO_LARGE" in err.value.reason and "record count limit 25" in err.value.reason
+    pd.testing.assert_frame_equal(err.value.partial, full.head(25))
+
+
+def test_truncated_result_in_warn_mode_is_marked_incomplete_and_says_why(standin: StandinKusto, tmp_path: Path) -> None:
+    query = kql(tmp_path, "activity_rows", ROWS)
+    standin.truncate_rows = 10
+    live = backend(standin, lambda: token, on_partial="warn")
+    token = static_token(standin)
+    result = live.run(query, WINDOW)
+    assert not result.complete and result.rows == 10
+    assert any(w.startswith("INCOMPLETE RESULT: activity_rows: ") and "E_QUERY_RESULT_SET_TOO_LARGE" in w for w in result.warnings)
+
+
+def test_partial_failure_reported_inline_is_not_mistaken_for_a_short_result(standin: StandinKusto, tmp_path: Path) -> None:
+    """A service that ignores deferpartialqueryfailures makes the client drop the rows: say so."""
+    query = kql(tmp_path, "activity_rows", ROWS)
+    standin.truncate_rows = 10
+    standin.honour_defer = False
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    with pytest.raises(PartialResultError, match="LimitsExceeded.*rows already sent were lost") as err:
+        live.run(query, WINDOW)
+    assert err.value.partial is None
+
+
+# -- transient failures ---------------------------------------------------------------------------
+
+
+def test_throttling_is_retried_with_backoff_then_succeeds(standin: StandinKusto, local: LocalBackend, caplog: pytest.LogCaptureFixture) -> None:
+    standin.queue("throttle", "throttle")
+    live = backend(standin, lambda: token, max_attempts=4)
+    token = static_token(standin)
+    query = get_query("arm_writes_mfa_daily")
+    with caplog.at_level(logging.WARNING, logger="kitlib.live"):
+        result = live.run(query, WINDOW)
+    pd.testing.assert_frame_equal(result.frame, local.run(query, WINDOW).frame)
+    assert [r.status for r in standin.queries()] == [429, 429, 200]
+    assert "throttled (429); attempt 1 of 4" in caplog.text and "attempt 2 of 4" in caplog.text
+
+
+def test_throttling_that_never_stops_gives_a_typed_error_after_the_bound(standin: StandinKusto) -> None:
+    standin.queue(*["throttle"] * 5)
+    live = backend(standin, lambda: token, max_attempts=3)
+    token = static_token(standin)
+    with pytest.raises(ThrottledError) as err:
+        live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    assert err.value.attempts == 3
+    assert [r.status for r in standin.queries()] == [429, 429, 429]
+
+
+def test_retry_after_from_the_service_is_honoured(standin: StandinKusto) -> None:
+    standin.queue("throttle")
+    standin.retry_after_seconds = 1
+    live = backend(standin, lambda: token, backoff_cap=5.0)
+    token = static_token(standin)
+    started = time.perf_counter()
+    live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    assert time.perf_counter() - started >= 1.0
+
+
+def test_service_unavailable_and_dropped_connections_are_retried(standin: StandinKusto) -> None:
+    standin.queue("unavailable", "drop")
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    result = live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    assert result.rows > 0
+    assert [r.status for r in standin.queries()] == [503, 0, 200]
+
+
+def test_a_refused_token_is_refreshed_once_and_the_query_succeeds(standin: StandinKusto, tmp_path: Path) -> None:
+    provider = signed_in(standin, tmp_path)
+    live = backend(standin, provider)
+    first = live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    standin.revoke_tokens()  # the cached token is still "valid" for MSAL but the service refuses it
+    second = live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    pd.testing.assert_frame_equal(first.frame, second.frame)
+    statuses = [r.status for r in standin.queries()]
+    assert statuses == [200, 401, 200]
+    tokens = [r.token_id for r in standin.queries()]
+    assert tokens[0] == tokens[1] != tokens[2]
+    assert provider.refreshes == 1 and standin.grants.count("refresh_token") == 1
+
+
+def test_a_token_refused_again_after_refresh_is_a_clear_auth_error(standin: StandinKusto, tmp_path: Path) -> None:
+    provider = signed_in(standin, tmp_path)
+    standin.deny_all = True
+    live = backend(standin, provider)
+    with pytest.raises(AuthError, match="refused the token \\(401\\) even after a refresh.*Log Analytics Reader"):
+        live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    assert [r.status for r in standin.queries()] == [401, 401]
+    assert provider.refreshes == 1
+
+
+def test_a_query_past_the_server_timeout_fails_with_a_timeout_error(standin: StandinKusto) -> None:
+    standin.queue("timeout")
+    live = backend(standin, lambda: token, server_timeout=dt.timedelta(seconds=1))
+    token = static_token(standin)
+    started = time.perf_counter()
+    with pytest.raises(QueryTimeoutError, match="server_timeout 0:00:01.*split the window"):
+        live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    assert 0.9 <= time.perf_counter() - started < 10
+    assert standin.queries()[0].options["servertimeout"] == "0:00:01"
+    assert [r.status for r in standin.queries()] == [504]  # a timeout is not retried
+
+
+def test_an_unreachable_service_is_a_clear_error_after_the_bounded_retries(standin: StandinKusto) -> None:
+    url = standin.url
+    token = static_token(standin)
+    standin.stop()
+    live = KustoBackend(url, standin.database, lambda: token, options=LiveOptions(max_attempts=2, **FAST))
+    with pytest.raises(QueryExecutionError, match="cannot reach .*network error on all 2 attempts"):
+        live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+
+
+def test_wrong_workspace_name_is_reported_with_the_service_message(standin: StandinKusto) -> None:
+    live = KustoBackend(standin.url, "Ws-Standin", lambda: token, options=LiveOptions(**FAST))
+    token = static_token(standin)
+    with pytest.raises(QueryExecutionError, match="Entity ID 'Ws-Standin' of kind 'Database' was not found"):
+        live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+
+
+# -- time slices -------------------------------------------------------------------------------
+
+
+def test_time_slices_cover_the_window_without_gaps_and_cut_at_multiples_of_the_step() -> None:
+    start = dt.datetime(2026, 11, 17, 13, 30, tzinfo=dt.timezone.utc)
+    end = dt.datetime(2026, 11, 20, 6, tzinfo=dt.timezone.utc)
+    slices = list(time_slices(start, end, dt.timedelta(days=1)))
+    assert slices[0] == (start, dt.datetime(2026, 11, 18, tzinfo=dt.timezone.utc))
+    assert slices[-1] == (dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc), end)
+    assert len(slices) == 4
+    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:]))
+
+
+def test_a_long_window_is_split_under_the_row_limit_and_stitched_back_exactly(
+    standin: StandinKusto, local: LocalBackend, tmp_path: Path
+) -> None:
+    query = kql(tmp_path, "activity_rows", ROWS)
+    window = {"start": NOW - dt.timedelta(days=9, hours=13), "end": NOW - dt.timedelta(hours=5)}
+    standin.truncate_rows = 60  # 48 activity rows a day: one day fits, the window does not
+    token = static_token(standin)
+    with pytest.raises(PartialResultError):
+        backend(standin, lambda: token).run(query, window)
+    split = backend(standin, lambda: token, split_by=dt.timedelta(days=1), split_queries=frozenset({"activity_rows"}))
+    result = split.run(query, window)
+    expected = local.run(query, window).frame
+    assert result.complete and len(expected) > 60
+    pd.testing.assert_frame_equal(result.frame, expected)
+    sent = [r for r in standin.queries() if r.status == 200][1:]
+    assert len(sent) == 10  # 9 days 8 hours, cut at midnights: a partial first and last day
+    assert "let start = datetime(2026-11-17T11:00:00.000000Z);" in sent[0].csl
+    assert "let end = datetime(2026-11-18T00:00:00.000000Z);" in sent[0].csl
+
+
+def test_per_day_aggregates_stitch_exactly_when_split_by_day(standin: StandinKusto, local: LocalBackend, tmp_path: Path) -> None:
+    query = kql(
+        tmp_path,
+        "writes_daily",
+        "declare query_parameters(start:datetime, end:datetime);\n"
+        "AzureActivity | where TimeGenerated >= start and TimeGenerated < end\n"
+        '| where OperationNameValue endswith "/write"\n'
+        "| summarize Writes = count(), Operations = dcount(CorrelationId) by Day = bin(TimeGenerated, 1d), Caller = tolower(Caller)\n"
+        "| order by Day asc, Caller asc",
+    )
+    window = {"start": NOW - dt.timedelta(days=7, hours=6), "end": NOW}
+    token = static_token(standin)
+    live = backend(standin, lambda: token, split_by=dt.timedelta(days=1), split_queries=frozenset({"writes_daily"}))
+    result = live.run(query, window)
+    pd.testing.assert_frame_equal(result.frame, local.run(query, window).frame)
+    assert len([r for r in standin.queries() if r.status == 200]) == 8
+
+
+def test_a_query_with_an_inclusive_window_is_refused_for_splitting(standin: StandinKusto) -> None:
+    live = backend(standin, lambda: "unused", split_by=dt.timedelta(days=1), split_queries=frozenset({"arm_writes_mfa_daily"}))
+    with pytest.raises(QueryDefinitionError, match="half-open window"):
+        live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    assert standin.queries() == []
+
+
+# -- missing tables and parameters ---------------------------------------------------------------
+
+
+def test_missing_required_table_maps_the_service_error_to_missing_table_error(standin: StandinKusto, tmp_path: Path) -> None:
+    query = kql(
+        tmp_path,
+        "noninteractive",
+        "declare query_parameters(start:datetime, end:datetime);\n"
+        "AADNonInteractiveUserSignInLogs | where TimeGenerated >= start and TimeGenerated < end | count",
+        "// tables: AADNonInteractiveUserSignInLogs",
+    )
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    with pytest.raises(MissingTableError) as err:
+        live.run(query, WINDOW)
+    assert err.value.table == "AADNonInteractiveUserSignInLogs"
+    assert "diagnostic setting" in str(err.value)
+
+
+@pytest.mark.parametrize("flavour", ["log_analytics", "adx"])
+def test_missing_optional_table_is_an_empty_typed_table_with_a_warning_as_locally(
+    workspace: Path, local: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flavour: str
+) -> None:
+    query = kql(
+        tmp_path,
+        "signins_both",
+        "declare query_parameters(start:datetime, end:datetime);\n"
+        "union (SigninLogs | where TimeGenerated >= start and TimeGenerated < end | project TimeGenerated, UserPrincipalName, Interactive = true),\n"
+        "      (AADNonInteractiveUserSignInLogs | where TimeGenerated >= start and TimeGenerated < end | project TimeGenerated, UserPrincipalName, Interactive = false)\n"
+        "| summarize SignIns = count(), Last = max(TimeGenerated) by UserPrincipalName, Interactive | order by UserPrincipalName asc",
+        "// tables: SigninLogs\n// optional_tables: AADNonInteractiveUserSignInLogs",
+    )
+    with StandinKusto(workspace, now=NOW, flavour=flavour, max_lifetime=60) as server:
+        token = static_token(server)
+        result = backend(server, lambda: token).run(query, WINDOW)
+    expected = local.run(query, WINDOW)
+    assert result.missing_tables == expected.missing_tables == ["AADNonInteractiveUserSignInLogs"]
+    assert result.warnings == expected.warnings
+    pd.testing.assert_frame_equal(result.frame, expected.frame)
+
+
+HOSTILE = [
+    'bob@contoso.example" or 1==1 | union SigninLogs //',
+    "bob@contoso.example' or '1'=='1",
+    'x"; AzureActivity | take 1000 //',
+    "back\\slash\\\"quote",
+    "new\nline | take 10",
+    "ünïcødé | where true",
+]
+
+
+@pytest.mark.parametrize("flavour", ["log_analytics", "adx"])
+def test_hostile_strings_stay_inert_in_both_parameter_modes(workspace: Path, local: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
+    query = kql(
+        tmp_path,
+        "writes_by_caller",
+        "declare query_parameters(start:datetime, end:datetime, caller:string);\n"
+        "AzureActivity | where TimeGenerated >= start and TimeGenerated < end | where Caller =~ caller | count",
+    )
+    with StandinKusto(workspace, now=NOW, flavour=flavour, max_lifetime=60) as server:
+        token = static_token(server)
+        live = backend(server, lambda: token)
+        genuine = live.run(query, {**WINDOW, "caller": "bob@contoso.example"}).frame
+        assert genuine["Count"].iloc[0] == local.run(query, {**WINDOW, "caller": "bob@contoso.example"}).frame["Count"].iloc[0] > 0
+        for value in HOSTILE:
+            frame = live.run(query, {**WINDOW, "caller": value}).frame
+            assert frame["Count"].tolist() == [0], value
+        if flavour == "adx":
+            assert server.queries()[-1].parameters["caller"] == HOSTILE[-1]
+
+
+def test_a_service_that_refuses_request_parameters_is_served_by_let_binding(workspace: Path, local: LocalBackend) -> None:
+    with StandinKusto(workspace, now=NOW, max_lifetime=60) as server:
+        server.accept_parameters = False
+        token = static_token(server)
+        query = get_query("arm_writes_mfa_daily")
+        with pytest.raises(QueryExecutionError, match="Query parameters are not supported"):
+            backend(server, lambda: token, param_mode="request").run(query, WINDOW)
+        result = backend(server, lambda: token, param_mode="let").run(query, WINDOW)
+    pd.testing.assert_frame_equal(result.frame, local.run(query, WINDOW).frame)
+
+
+def test_available_tables_and_schemas_come_from_the_service(standin: StandinKusto) -> None:
+    standin.schema_overrides = {"SigninLogs": {"DeviceDetail": "string"}}
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    assert live.available_tables() == {"AzureActivity", "SigninLogs"}
+    schema = live.table_schema("SigninLogs")
+    assert schema is not None and schema["DeviceDetail"] == "string" and schema["TimeGenerated"] == "datetime"
+    assert live.table_schema("AADManagedIdentitySignInLogs") is None
+
+
+# -- secrets -------------------------------------------------------------------------------------
+
+
+def test_no_token_reaches_the_logs_even_at_debug(standin: StandinKusto, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    standin.token_lifetime = 60  # under MSAL's 5-minute margin: every query refreshes
+    with caplog.at_level(logging.DEBUG):
+        provider = signed_in(standin, tmp_path)
+        live = backend(standin, provider)
+        standin.queue("throttle", "unauthorized")
+        for _ in range(3):
+            live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+        standin.deny_all = True
+        with pytest.raises(AuthError) as err:
+            live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    secrets = standin.issued_secrets
+    assert len(secrets) >= 8  # several access, refresh and id tokens were issued
+    assert "msal" in caplog.text and "kitlib.live" in caplog.text  # DEBUG really was captured
+    leaked = [s[:12] for s in secrets if s in caplog.text or s in str(err.value) or s in repr(provider)]
+    assert leaked == []
