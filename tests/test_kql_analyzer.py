@@ -24,6 +24,7 @@ from kitlib.kqlcheck import (
     PACKAGE,
     TOOL_DIR,
     AnalyzerReport,
+    FileResult,
     check_files,
     ensure_available,
     main,
@@ -85,18 +86,54 @@ def test_shipped_query_passes_the_analyzer(path: Path, shipped_report: AnalyzerR
         )
 
 
-def test_wrong_column_name_is_an_error_naming_the_column(tmp_path: Path, node: str) -> None:
-    query = write_query(
-        tmp_path,
-        "typo",
+DECLARED = (
+    'declare query_parameters(start:datetime, end:datetime, who:string = "a@b.c", lookback:timespan = 7d,\n'
+    "    minimum:long = 1, ratio:real = 0.5, strict:bool = false);\n"
+    "AzureActivity\n"
+    "| where TimeGenerated between (start .. end) and TimeGenerated > ago(lookback)\n"
+    "| where Caller =~ who or not(strict)\n"
+    "| summarize Writes = count() by Caller\n"
+    "| where Writes >= minimum and todouble(Writes) > ratio\n"
+)
+DEVICE_OS = "{table}\n| extend Os = tostring(DeviceDetail.operatingSystem)\n| summarize count() by Os\n"
+NONINTERACTIVE = "AADNonInteractiveUserSignInLogs"
+
+#: Queries written for the tests below: name -> (table, body). All are checked in one run.
+SYNTHETIC: dict[str, tuple[str, str]] = {
+    "typo": (
+        "AzureActivity",
         "declare query_parameters(start:datetime, end:datetime);\n"
         "AzureActivity\n"
         "| where TimeGenerated between (start .. end)\n"
         "| summarize Writes = count() by CallerIpAdress\n",
-    )
-    report = check_files([query], node=node)
-    assert not report.ok
-    [error] = report.errors
+    ),
+    "declared": ("AzureActivity", DECLARED),
+    "undeclared": ("AzureActivity", DECLARED.replace("> ago(lookback)", "> ago(cutoff)")),
+    "dynamic_column": ("SigninLogs", DEVICE_OS.format(table="SigninLogs")),
+    "text_column": (NONINTERACTIVE, DEVICE_OS.format(table=NONINTERACTIVE)),
+    "parsed_text_column": (
+        NONINTERACTIVE,
+        DEVICE_OS.format(table=NONINTERACTIVE).replace("DeviceDetail.", "todynamic(DeviceDetail)."),
+    ),
+    "by_dynamic": ("SigninLogs", "SigninLogs\n| summarize count() by DeviceDetail\n"),
+    "unfinished": ("AzureActivity", "AzureActivity\n| where\n| take 1\n"),
+    "join_without_kind": ("AzureActivity", "AzureActivity\n| join (AzureActivity | project Caller) on Caller\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory, node: str) -> dict[str, FileResult]:
+    """The analyzer's verdict on each SYNTHETIC query, from a single language-service run."""
+    directory = tmp_path_factory.mktemp("synthetic-queries")
+    paths = {name: write_query(directory, name, body, table) for name, (table, body) in SYNTHETIC.items()}
+    report = check_files(list(paths.values()), node=node)
+    return {name: report.for_path(path) for name, path in paths.items()}
+
+
+def test_wrong_column_name_is_an_error_naming_the_column(synthetic: dict[str, FileResult]) -> None:
+    result = synthetic["typo"]
+    assert not result.ok
+    [error] = result.errors
     assert error.severity == "Error"
     assert error.code == "KS142"
     assert "'CallerIpAdress'" in error.message
@@ -129,65 +166,36 @@ def test_wrong_column_in_a_catalog_query_fails_the_suite_with_the_message(tmp_pa
     assert "The name 'OperationNameValu' does not refer to any known column" in output
 
 
-def test_declared_query_parameters_are_known_to_the_analyzer(tmp_path: Path, node: str) -> None:
-    declared = (
-        'declare query_parameters(start:datetime, end:datetime, who:string = "a@b.c", lookback:timespan = 7d,\n'
-        "    minimum:long = 1, ratio:real = 0.5, strict:bool = false);\n"
-        "AzureActivity\n"
-        "| where TimeGenerated between (start .. end) and TimeGenerated > ago(lookback)\n"
-        "| where Caller =~ who or not(strict)\n"
-        "| summarize Writes = count() by Caller\n"
-        "| where Writes >= minimum and todouble(Writes) > ratio\n"
-    )
-    good = write_query(tmp_path, "declared", declared)
-    undeclared = write_query(tmp_path, "undeclared", declared.replace("> ago(lookback)", "> ago(cutoff)"))
-    report = check_files([good, undeclared], node=node)
-    assert report.for_path(good).diagnostics == ()
-    messages = [e.message for e in report.for_path(undeclared).errors]
+def test_declared_query_parameters_are_known_to_the_analyzer(synthetic: dict[str, FileResult]) -> None:
+    assert synthetic["declared"].diagnostics == ()
+    messages = [e.message for e in synthetic["undeclared"].errors]
     assert any("'cutoff' does not refer to any known" in m for m in messages), messages
 
 
-def test_registry_types_reach_the_analyzer(tmp_path: Path, node: str) -> None:
+def test_registry_types_reach_the_analyzer(synthetic: dict[str, FileResult]) -> None:
     """DeviceDetail is dynamic in SigninLogs but JSON text in the non-interactive table."""
-    body = "{table}\n| extend Os = tostring(DeviceDetail.operatingSystem)\n| summarize count() by Os\n"
-    dynamic = write_query(tmp_path, "dynamic", body.format(table="SigninLogs"), table="SigninLogs")
-    text = write_query(
-        tmp_path, "text", body.format(table="AADNonInteractiveUserSignInLogs"), table="AADNonInteractiveUserSignInLogs"
-    )
-    parsed = write_query(
-        tmp_path,
-        "parsed",
-        body.format(table="AADNonInteractiveUserSignInLogs").replace("DeviceDetail.", "todynamic(DeviceDetail)."),
-        table="AADNonInteractiveUserSignInLogs",
-    )
-    report = check_files([dynamic, text, parsed], node=node)
-    assert report.for_path(dynamic).ok
-    assert report.for_path(parsed).ok
-    [error] = report.for_path(text).errors
+    assert synthetic["dynamic_column"].ok
+    assert synthetic["parsed_text_column"].ok
+    [error] = synthetic["text_column"].errors
     assert "'operatingSystem'" in error.message
 
 
-def test_grouping_by_a_dynamic_column_is_an_error(tmp_path: Path, node: str) -> None:
-    query = write_query(tmp_path, "by_dynamic", "SigninLogs\n| summarize count() by DeviceDetail\n", table="SigninLogs")
-    [error] = check_files([query], node=node).errors
+def test_grouping_by_a_dynamic_column_is_an_error(synthetic: dict[str, FileResult]) -> None:
+    [error] = synthetic["by_dynamic"].errors
     assert error.code == "KS116"
     assert "dynamic" in error.message
 
 
-def test_syntax_error_is_reported_with_its_line(tmp_path: Path, node: str) -> None:
-    query = write_query(tmp_path, "unfinished", "AzureActivity\n| where\n| take 1\n")
-    report = check_files([query], node=node)
-    assert not report.ok
-    assert report.errors[0].line == 5
+def test_syntax_error_is_reported_with_its_line(synthetic: dict[str, FileResult]) -> None:
+    result = synthetic["unfinished"]
+    assert not result.ok
+    assert result.errors[0].line == 5
 
 
-def test_warnings_are_reported_but_do_not_fail(tmp_path: Path, node: str) -> None:
-    query = write_query(
-        tmp_path, "joined", "AzureActivity\n| join (AzureActivity | project Caller) on Caller\n| take 10\n"
-    )
-    report = check_files([query], node=node)
-    assert report.ok
-    assert [(w.code, w.severity) for w in report.warnings] == [("KS508", "Warning")]
+def test_warnings_are_reported_but_do_not_fail(synthetic: dict[str, FileResult]) -> None:
+    result = synthetic["join_without_kind"]
+    assert result.ok
+    assert [(w.code, w.severity) for w in result.warnings] == [("KS508", "Warning")]
 
 
 def test_command_line_prints_the_message_and_exits_1(
