@@ -107,6 +107,7 @@ class _Issued:
     access: dict[str, float] = field(default_factory=dict)  # token -> expiry (epoch seconds)
     refresh: dict[str, str] = field(default_factory=dict)  # refresh token -> client id
     codes: dict[str, str] = field(default_factory=dict)  # device/auth code -> client id
+    nonces: dict[str, str] = field(default_factory=dict)  # auth code -> nonce of its request
     everything: list[str] = field(default_factory=list)  # every token handed out, for leak checks
     spent_codes: list[str] = field(default_factory=list)  # device/auth codes: single use, redeemed at once
 
@@ -134,6 +135,8 @@ class StandinKusto:
         self.tenant_id = tenant_id
         self.client_secret = client_secret
         self.identity_header = secrets.token_hex(8)
+        #: SHA-1 thumbprints (hex) of certificates a service principal may sign assertions with.
+        self.certificate_thumbprints: set[str] = set()
         self.max_lifetime = max_lifetime
         self.base_path = LA_PATH.format(db=database) if flavour == "log_analytics" else ""
         # behaviour knobs
@@ -256,7 +259,7 @@ class StandinKusto:
 
     # -- tokens -------------------------------------------------------------------------------
 
-    def _mint(self, client_id: str, *, user: bool, scope: str = "") -> dict[str, Any]:
+    def _mint(self, client_id: str, *, user: bool, scope: str = "", nonce: str = "") -> dict[str, Any]:
         access = "standin-at." + secrets.token_urlsafe(32)
         now = time.time()
         body: dict[str, Any] = {
@@ -283,6 +286,8 @@ class StandinKusto:
                 "preferred_username": USER,
                 "name": "Stand-in Analyst",
             }
+            if nonce:
+                claims["nonce"] = nonce
             refresh = "standin-rt." + secrets.token_urlsafe(32)
             body["refresh_token"] = refresh
             body["id_token"] = ".".join(
@@ -525,6 +530,7 @@ class _IdpHandler(_Handler):
             code = "standin-code." + secrets.token_urlsafe(16)
             with standin._lock:
                 standin._issued.codes[code] = query.get("client_id", "")
+                standin._issued.nonces[code] = query.get("nonce", "")
                 standin._issued.spent_codes.append(code)
             answer = {"code": code, "state": query.get("state", "")}
             redirect = query.get("redirect_uri", "http://localhost")
@@ -569,10 +575,11 @@ class _IdpHandler(_Handler):
             code = form.get("device_code") or form.get("code") or ""
             with standin._lock:
                 known = standin._issued.codes.pop(code, None)
+                nonce = standin._issued.nonces.pop(code, "")
             if known is None:
                 self._send(400, {"error": "invalid_grant", "error_description": "AADSTS70000: the code is unknown or used."})
                 return
-            self._send(200, standin._mint(client_id, user=True, scope=scope))
+            self._send(200, standin._mint(client_id, user=True, scope=scope, nonce=nonce))
             return
         if grant == "refresh_token":
             with standin._lock:
@@ -583,7 +590,12 @@ class _IdpHandler(_Handler):
             self._send(200, standin._mint(client_id, user=True, scope=scope))
             return
         if grant == "client_credentials":
-            if form.get("client_secret") != standin.client_secret and not form.get("client_assertion"):
+            assertion = form.get("client_assertion")
+            if assertion is not None:
+                if _assertion_thumbprint(assertion) not in standin.certificate_thumbprints:
+                    self._send(401, {"error": "invalid_client", "error_description": "AADSTS700027: the certificate is not registered for this app."})
+                    return
+            elif form.get("client_secret") != standin.client_secret:
                 self._send(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
                 return
             self._send(200, standin._mint(client_id, user=False, scope=scope))
@@ -805,6 +817,17 @@ def _timespan_seconds(value: Any) -> float | None:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _assertion_thumbprint(assertion: str) -> str:
+    """The certificate thumbprint a client assertion JWT names in its header (x5t), as hex."""
+    try:
+        header = assertion.split(".")[0]
+        claims = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+        x5t = str(claims.get("x5t", ""))
+        return base64.urlsafe_b64decode(x5t + "=" * (-len(x5t) % 4)).hex().upper()
+    except (ValueError, IndexError):
+        return ""
 
 
 def _b64(text: str) -> str:
