@@ -9,7 +9,10 @@ REPORT := build/report
 NOW ?= 2026-11-27T00:00:00Z
 PYTEST_ARGS ?=
 
-.PHONY: env report demo test lint lab bench clean
+KQL_CHECK := tools/kql-check
+KQL_CHECK_STAMP := $(KQL_CHECK)/node_modules/.package-lock.json
+
+.PHONY: env report demo test lint lab bench clean kql-check-deps
 
 env: $(STAMP)
 
@@ -27,7 +30,20 @@ demo: $(STAMP)
 report: demo
 	$(BIN)/kitlib report --workspace $(DEMO) --out $(REPORT) --now $(NOW)
 
-test: $(STAMP)
+# Microsoft's KQL analyzer from the committed lock file; re-installed when the lock or manifest changes.
+kql-check-deps: $(KQL_CHECK_STAMP)
+
+$(KQL_CHECK_STAMP): $(KQL_CHECK)/package.json $(KQL_CHECK)/package-lock.json
+	@if command -v npm > /dev/null 2>&1; then \
+	    echo "==> installing the KQL analyzer (npm ci in $(KQL_CHECK))"; \
+	    cd $(KQL_CHECK) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.package-lock.json; \
+	elif [ "$$CI" = true ]; then \
+	    echo "npm not found, but CI must run the KQL analyzer check: install Node.js 20 with npm" >&2; exit 1; \
+	else \
+	    echo "npm not found: the KQL analyzer check will be skipped (install Node.js 20 with npm to run it)"; \
+	fi
+
+test: $(STAMP) kql-check-deps
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lab: $(STAMP) demo

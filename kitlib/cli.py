@@ -106,6 +106,125 @@ def query_command(
     click.echo(f"wrote {result.rows} rows to {out}", err=True)
 
 
+@main.command("demo")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the tenant into.")
+@click.option("--users", default=1500, show_default=True, type=click.IntRange(min=1), help="Number of user accounts.")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 366), help="Days of logs ending at --now.")
+@click.option("--seed", default=42, show_default=True, type=click.IntRange(min=0), help="Same seed, same bytes.")
+@now_option
+@handle_errors
+def demo_command(out: Path, users: int, days: int, seed: int, now_text: str | None) -> None:
+    """Generate the deterministic demo tenant (five tables + ground_truth.json) into --out."""
+    from kitlib.demo import generate
+
+    summary = generate(out, users=users, days=days, seed=seed, now=parse_now(now_text))
+    rows = ", ".join(f"{table} {count:,}" for table, count in summary.rows.items())
+    click.echo(f"demo tenant in {summary.out}: {summary.identities} user identities, {rows} ({summary.seconds:.1f}s)")
+
+
+@main.command("analyze")
+@workspace_option
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for identities.csv and tools.csv.")
+@now_option
+@lookback_option
+@click.option("--breakglass", multiple=True, metavar="UPN", help="Break-glass account to exclude from the verdict counts (repeatable).")
+@handle_errors
+def analyze_command(workspace: Path, out: Path, now_text: str | None, lookback: str, breakglass: tuple[str, ...]) -> None:
+    """Analyse a workspace folder and write identities.csv and tools.csv."""
+    from kitlib.analysis import run_analyze
+
+    analysis = run_analyze(workspace, out, parse_now(now_text), parse_lookback(lookback), list(breakglass))
+    for warning in analysis.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    verdicts = analysis.identities["verdict"].value_counts().to_dict() if len(analysis.identities) else {}
+    summary = ", ".join(f"{verdict} {count}" for verdict, count in sorted(verdicts.items())) or "no user identities touched ARM"
+    click.echo(f"{len(analysis.identities)} user identities ({summary}); wrote {out / 'identities.csv'} and {out / 'tools.csv'}")
+
+
+@main.command("report")
+@click.option("--workspace", required=True, help="Workspace folder, or a workspace name from the config file.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
+@now_option
+@lookback_option
+@click.option("--pseudonymize", is_flag=True, help="Replace identities by keyed pseudonyms and refuse to publish on a leak.")
+@click.option("--reidentify-map", type=click.Path(dir_okay=False, path_type=Path), help="With --pseudonymize: write the pseudonym map here (outside --out).")
+@click.option("--notebook", "notebooks", multiple=True, metavar="NAME", help="Run only these notebooks (repeatable); default: all.")
+@click.option("-p", "--param", "params", multiple=True, nargs=2, metavar="NAME VALUE", help="Extra notebook parameter, e.g. -p identity alice@contoso.com.")
+@click.option("--breakglass", multiple=True, metavar="UPN", help="Break-glass account to exclude (repeatable).")
+@click.option("--jobs", type=click.IntRange(min=1), help="Notebooks run in parallel (default: up to the CPU count).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="One progress bar over the batch.")
+@handle_errors
+def report_command(
+    workspace: str,
+    out: Path,
+    now_text: str | None,
+    lookback: str,
+    pseudonymize: bool,
+    reidentify_map: Path | None,
+    notebooks: tuple[str, ...],
+    params: tuple[tuple[str, str], ...],
+    breakglass: tuple[str, ...],
+    jobs: int | None,
+    progress: bool,
+) -> None:
+    """Run the notebooks, publish offline HTML, index.html, manifest.json and the CSV exports."""
+    from kitlib.report import render_report
+
+    run = render_report(
+        workspace,
+        out,
+        now=parse_now(now_text) if now_text else None,
+        lookback=parse_lookback(lookback),
+        notebooks=list(notebooks) or None,
+        pseudonymize=pseudonymize,
+        jobs=jobs,
+        progress=progress,
+        breakglass=breakglass,
+        parameters=dict(params),
+        reidentify_map=reidentify_map,
+    )
+    for warning in run.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for failed in run.failed:
+        click.echo(f"error: notebook {failed.name} {failed.status}: {failed.error or ''}".rstrip(), err=True)
+    if run.ok:
+        click.echo(f"report: {run.index.resolve()}")
+    else:
+        click.echo(f"report not published in full; see {run.manifest}", err=True)
+    sys.exit(run.exit_code)
+
+
+@main.command("params")
+@click.argument("notebook")
+@handle_errors
+def params_command(notebook: str) -> None:
+    """Show a notebook's parameters: name, type, default and help."""
+    from kitlib.report import format_parameters, notebook_parameters, resolve_notebook
+
+    click.echo(format_parameters(notebook_parameters(resolve_notebook(notebook))))
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@workspace_option
+@click.option("--format", "fmt", metavar="SHAPE", help="Force the export shape (la-csv, la-json, diagnostic, activity-rest, graph).")
+@click.option("--table", metavar="TABLE", help="Table for rows that do not name theirs.")
+@click.option("--encoding", metavar="CODEC", help="Text encoding for files that are not UTF-8/16/32.")
+@click.option("--keep-going", is_flag=True, help="Report a file that cannot be imported and continue with the others.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@handle_errors
+def import_command(
+    paths: tuple[Path, ...], workspace: Path, fmt: str | None, table: str | None, encoding: str | None, keep_going: bool, progress: bool
+) -> None:
+    """Import exported sign-in and activity logs (files, folders, .gz, .zip) into a workspace folder."""
+    from kitlib.importer import import_paths
+
+    report = import_paths(list(paths), workspace, fmt=fmt, table=table, encoding=encoding, keep_going=keep_going, progress=progress)
+    click.echo(report.to_text())
+    if not report.ok:
+        sys.exit(1)
+
+
 def write_frame(frame: Any, out: Path) -> None:
     """Write a frame by file extension; dynamic values are kept as JSON text in CSV."""
     out.parent.mkdir(parents=True, exist_ok=True)
