@@ -1032,6 +1032,7 @@ class _Tenant:
         for persona, count in counts.items():
             order.extend([persona] * count)
         automation_seen = 0
+        humans_seen = 0  # 1 in 25 people get an admin-style sa-/svc-/devops- name
         for i, persona in enumerate(order):
             n = int(names[i % len(names)])
             first, last = _FIRST[n // len(_LAST)], _LAST[n % len(_LAST)]
@@ -1057,7 +1058,7 @@ class _Tenant:
                 user.tz = {"DE": 1.0, "PL": 1.0, "US": -5.0, "GB": 0.0}[_VENDORS[vendor][2]]
             elif persona in AUTOMATION_PERSONAS:
                 automation_seen += 1
-                if self.rng.random() < 0.6:
+                if automation_seen % 5 not in (1, 3):  # 3 in 5 carry a service-account name
                     prefix = self.pick(_AUTOMATION_PREFIXES)
                     if persona == "automation_deployment" and self.rng.random() < 0.5:
                         prefix = "tf-"
@@ -1068,8 +1069,10 @@ class _Tenant:
                     upn = f"{local if cap else local.lower()}@{DOMAIN}"
             else:
                 upn = f"{local if cap else local.lower()}@{DOMAIN}"
-                if persona in ("human_mfa", "human_cli_partial_mfa", "readonly_cli_mfa") and self.rng.random() < 0.04:
-                    upn = f"{self.pick(_HUMAN_DECOY_PREFIXES)}{upn}"
+                if persona in ("human_mfa", "human_cli_partial_mfa", "readonly_cli_mfa"):
+                    humans_seen += 1
+                if persona in ("human_mfa", "human_cli_partial_mfa", "readonly_cli_mfa") and humans_seen % 25 == 12:
+                    upn = f"{_HUMAN_DECOY_PREFIXES[humans_seen // 25 % len(_HUMAN_DECOY_PREFIXES)]}{upn}"
                     user.display = f"{display} (Admin)"
             while upn.lower() in used:
                 upn = upn.replace("@", "1@", 1)
@@ -1091,6 +1094,7 @@ class _Tenant:
         by_persona: dict[str, list[_User]] = {}
         for u in self.users:
             by_persona.setdefault(u.persona, []).append(u)
+        deployers = 0
         weights = np.linspace(0.5, 2.0, len(CLI_VERSIONS))
         cli_p = weights / weights.sum()
         ps_w = np.linspace(0.6, 1.6, len(AZ_ACCOUNTS_VERSIONS))
@@ -1124,7 +1128,8 @@ class _Tenant:
             elif u.persona == "automation_deployment":
                 u.cli_version = cli
                 u.platform = "linux"
-                if self.rng.random() < 0.6:
+                deployers += 1
+                if deployers % 2 == 1:  # alternate Terraform and Bicep
                     u.extra_tools["terraform"] = str(self.pick(TERRAFORM_VERSIONS))
                 else:
                     u.extra_tools["bicep"] = str(self.pick(BICEP_VERSIONS))
@@ -1404,7 +1409,8 @@ class _Tenant:
             "readonly_cli_mfa": 1.0,
             "readonly_cli_single_factor": 0.0,
             "human_cli_partial_mfa": float(self.rng.uniform(0.2, 0.8)),
-            "guest": 1.0 if self.rng.random() < 0.5 else float(self.rng.uniform(0.0, 0.4)),
+            # half the guests' home tenants do MFA that the resource tenant trusts
+            "guest": 1.0 if user.idx % 2 == 0 else float(self.rng.uniform(0.0, 0.4)),
         }.get(persona, 1.0)
         if persona == "human_cli_partial_mfa" and user.cli_version in CLI_TRAP_VERSIONS:
             p_mfa_login = 0.2  # the version traps should matter: mostly no MFA
