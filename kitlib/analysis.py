@@ -493,7 +493,7 @@ def _tool_versions_text(uses: list[_ToolUse], iac: list[str]) -> str:
 # --- automation features ----------------------------------------------------------------------
 
 
-def _features(ev: _Evidence, minutes_row: pd.Series | None, hours: pd.DataFrame) -> Features:
+def _features(ev: _Evidence, minutes_row: pd.Series | None, hours: pd.DataFrame, guest: bool) -> Features:
     rows = ev.token_rows
     ctx = ev.context
     write_minutes: list[pd.Timestamp] = []
@@ -527,7 +527,9 @@ def _features(ev: _Evidence, minutes_row: pd.Series | None, hours: pd.DataFrame)
             ips.update(str(i) for i in _list(value))
         for value in rows["Asns"]:
             asns.extend(str(a) for a in _list(value))
-        agents = [str(a) for a in rows["UserAgent"].unique() if a]
+        # Az PowerShell's own requests carry azsdk-net-Identity: only other clients' agents count.
+        scripts = rows[~rows["Family"].isin(("azure-cli", "azure-powershell", "portal"))]
+        agents = [str(a) for a in scripts["UserAgent"].unique() if a]
         browserish = int(_num(rows[rows["Family"] == "portal"], "SignIns").sum())
     return Features(
         identity=ev.identity,
@@ -551,6 +553,7 @@ def _features(ev: _Evidence, minutes_row: pd.Series | None, hours: pd.DataFrame)
         hour_counts=hour_counts,
         weekend_events=weekend,
         total_events=total,
+        guest=guest,
     )
 
 
@@ -712,7 +715,7 @@ def analyze(
             single = int(_num(ev.token_rows[ev.token_rows["Family"].isin(TOKEN_RISK_FAMILIES)], "SingleFactor").sum())
             if single:
                 unknown_reason += f" (at least at_risk: {single} single-factor ARM tokens)"
-        feats = _features(ev, minutes_row, hours_by_id.get(key, pd.DataFrame()))
+        feats = _features(ev, minutes_row, hours_by_id.get(key, pd.DataFrame()), guest)
         auto = score(feats)
         ropc = feats.ropc_signins > 0
         reasons = _reasons(ev, uses, verdict, unknown_reason, guest, cross, is_glass)

@@ -15,7 +15,10 @@ Guards against known false positives (from the domain reference, heuristics sect
 Cloud Shell and proxy/GSA egress look like cloud IPs, so the cloud-network feature is dropped
 when the account also signs in through Global Secure Access, has MFA'd interactive sessions,
 or uses a browser; a human's refresh tokens renew about hourly, so cadence is measured on ARM
-*writes*, not sign-ins; naming is a weak hint because people have admin-style names too.
+*writes*, not sign-ins; a guest's devices and Office sign-ins live in its home tenant, so "no
+device" and "no browser/Office" are not measured for guests; Az PowerShell's own token requests
+carry an SDK user agent, so only other clients' agents count as scripts; naming is a weak hint
+because people have admin-style names too.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ WEIGHTS: dict[str, tuple[float, str]] = {
     "cadence": (3.0, "ARM writes recur on a clock: regular gaps, the same minute of the hour or time of day"),
     "no_device": (2.0, "no device identity on any ARM token request"),
     "no_browser_office": (3.0, "no browser, portal or Office sign-in at all"),
-    "around_the_clock": (2.0, "activity spread over the hours of the day and the weekend"),
+    "clock_pattern": (2.0, "activity spread around the clock and the weekend, or packed into one hour of the day"),
     "fixed_network": (2.0, "few source IP addresses over many active days"),
     "cloud_network": (1.0, "token requests from cloud-provider networks (with Cloud Shell / proxy guards)"),
     "deployment_bursts": (1.0, "ARM template deployments or bursts of many writes in one minute"),
@@ -78,13 +81,14 @@ class Features:
     distinct_ips: int = 0
     active_days: int = 0
     asns: Sequence[str] = ()
-    user_agents: Sequence[str] = ()
+    user_agents: Sequence[str] = ()  # of token requests NOT from Azure CLI / Az PowerShell / portal
     write_minutes: Sequence[pd.Timestamp] = ()
     operations_per_minute: Sequence[int] = ()
     deployment_minutes: int = 0
     hour_counts: dict[int, int] = field(default_factory=dict)  # UTC hour -> events
     weekend_events: int = 0
     total_events: int = 0
+    guest: bool = False  # a guest's devices and Office use live in its home tenant, not here
 
 
 @dataclass(frozen=True)
@@ -179,12 +183,17 @@ def _hour_spread(f: Features) -> tuple[float, str] | None:
     nz = probs[probs > 0]
     entropy = float(-(nz * np.log(nz)).sum() / math.log(24))
     weekend_share = f.weekend_events / f.total_events if f.total_events else 0.0
-    # A 9-to-5 person: entropy ~0.55-0.7 and ~5 % weekend; a job: near 1.0 or one sharp hour.
+    # A 9-to-5 person: entropy ~0.55-0.7, ~5 % weekend, no hour above ~25 % of the activity.
+    # A job: near-uniform hours including weekends, or nearly everything in one hour.
     spread = float(np.clip((entropy - 0.7) / 0.25, 0.0, 1.0))
     weekend = float(np.clip(weekend_share / (2 / 7), 0.0, 1.0))
-    value = 0.6 * spread + 0.4 * weekend
+    top_hour = int(np.argmax(probs))
+    concentration = float(np.clip((probs[top_hour] - 0.5) / 0.4, 0.0, 1.0))
+    around = 0.6 * spread + 0.4 * weekend
     active_hours = int((probs > 0).sum())
-    return value, f"active in {active_hours} of 24 hours (UTC), {weekend_share:.0%} of activity on weekends"
+    if concentration > around:
+        return concentration, f"{probs[top_hour]:.0%} of ARM activity in one hour of the day ({top_hour:02d}:00 UTC)"
+    return around, f"active in {active_hours} of 24 hours (UTC), {weekend_share:.0%} of activity on weekends"
 
 
 def features_to_contributions(f: Features) -> list[Contribution]:
@@ -204,10 +213,10 @@ def features_to_contributions(f: Features) -> list[Contribution]:
     measured = cadence(f.write_minutes)
     if measured is not None:
         add("cadence", measured[0], measured[1])
-    if f.arm_signins > 0:
+    if f.arm_signins > 0 and not f.guest:
         share = 1.0 - f.arm_signins_with_device / f.arm_signins
         add("no_device", share, f"no device identity on {share:.0%} of {f.arm_signins} ARM token requests")
-    if f.signins > 0:
+    if f.signins > 0 and not f.guest:
         add(
             "no_browser_office",
             1.0 if f.browser_or_office_signins == 0 else 0.0,
@@ -215,7 +224,7 @@ def features_to_contributions(f: Features) -> list[Contribution]:
         )
     spread = _hour_spread(f)
     if spread is not None:
-        add("around_the_clock", spread[0], spread[1])
+        add("clock_pattern", spread[0], spread[1])
     if f.distinct_ips > 0 and f.active_days >= 5:
         value = float(np.clip((4 - f.distinct_ips) / 3, 0.0, 1.0))
         add("fixed_network", value, f"only {f.distinct_ips} IP address(es) over {f.active_days} active days")
