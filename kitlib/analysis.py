@@ -692,6 +692,12 @@ def analyze(
 
     minutes = frames.get("arm_write_minutes", pd.DataFrame())
     minutes_by_id = {str(r["Identity"]).lower(): r for _, r in minutes.iterrows()} if len(minutes) else {}
+    for key, r in minutes_by_id.items():
+        listed = len(_list(r.get("Minutes")))
+        if int(r.get("WriteMinutes") or 0) > listed:
+            warnings.append(
+                f"{key}: cadence measured on {listed} of {int(r['WriteMinutes'])} write minutes (list capped)"
+            )
     hours = frames.get("arm_activity_hours", pd.DataFrame())
     hours_by_id = {str(k).lower(): g for k, g in hours.groupby("Identity")} if len(hours) else {}
 
