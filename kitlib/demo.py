@@ -35,7 +35,7 @@ guest                           3 %   B2B guests (``x_vendor.example#EXT#@contos
 cloud_shell                     3 %   humans whose CLI runs in Cloud Shell: tokens from AS8075
                                       (Microsoft) IPs, with MFA. A trap for "cloud IP = robot".
 breakglass                     2 acc  ``breakglass01`` (portal, FIDO2, MFA) and ``BreakGlass02``
-                                      (CLI, password only, one write).
+                                      (CLI, password only, two writes).
 automation_ropc               1.5 %   scripts signing in with username + password (ROPC):
                                       Az PowerShell ``Connect-AzAccount -Credential``, Ansible
                                       (azure-identity, Azure CLI client id) or ``az login -u -p``;
@@ -1633,8 +1633,8 @@ class _Tenant:
         )
 
     def _breakglass(self, user: _User) -> None:
-        day = int(self.rng.integers(max(1, len(self.day0) - 2)))
-        s0 = int(self.day0[day] + (10 - user.tz) * _HOUR)
+        # one rare use, anywhere in the window (emergencies keep no office hours)
+        s0 = int(self.start_us + self.rng.integers(0, self.now_us - self.start_us - 30 * _MIN))
         ip = self.office_ip(user.office)
         pool = self.resource_pool([SUB_SHARED], 4, weights=np.eye(len(_FAMILIES))[FAM_ROLE] + 0.01)
         if user.upn == BREAKGLASS_UPNS[0]:
