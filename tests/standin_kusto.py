@@ -100,6 +100,7 @@ class Received:
     status: int = 0
     client_request_id: str = ""
     application: str = ""
+    seconds: float = 0.0  # time from receiving the request to answering it
 
 
 @dataclass
@@ -359,10 +360,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _KustoHandler(_Handler):
     _record: Received | None = None
+    _started = 0.0
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
         if self._record is not None:
             self._record.status = status  # recorded before the client can see the answer
+            self._record.seconds = time.perf_counter() - self._started
         super()._send(status, body, headers, content_type)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
@@ -408,6 +411,7 @@ class _KustoHandler(_Handler):
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         standin = self.standin
+        self._started = time.perf_counter()
         parsed = urlparse(self.path)
         body = self._body()
         if parsed.path != standin.base_path + "/v2/rest/query":
@@ -702,6 +706,8 @@ def _one_api(code: str, message: str, detail: str | None = None, kind: str | Non
 def _kusto_type(duck_type: str) -> str:
     if duck_type.startswith("DECIMAL"):
         return "real"
+    if duck_type.endswith("]") or duck_type.startswith(("STRUCT", "MAP", "UNION")):
+        return "dynamic"  # make_list / make_set / bags: Kusto returns them as dynamic
     return _DUCK_TO_KUSTO.get(duck_type, "string")
 
 
@@ -722,11 +728,13 @@ def _json_value(value: Any, kind: str) -> Any:
             return _kusto_time(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
         if isinstance(value, dt.date):
             return f"{value.isoformat()}T00:00:00Z"
-    if kind == "dynamic" and isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
+    if kind == "dynamic":
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return value
+        return _plain(value)
     if kind == "timespan" and isinstance(value, dt.timedelta):
         ticks = (value.days * 86_400 + value.seconds) * 10_000_000 + value.microseconds * 10
         sign = "-" if ticks < 0 else ""
@@ -746,6 +754,23 @@ def _json_value(value: Any, kind: str) -> Any:
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A nested value (list, struct) as JSON: datetimes inside a dynamic travel as ISO strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return _kusto_time(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
+    if isinstance(value, dt.timedelta):
+        return _json_value(value, "timespan")
+    if isinstance(value, float):
+        return _json_value(value, "real")
+    if isinstance(value, (decimal.Decimal, uuid.UUID, dt.date)):
         return str(value)
     return value
 

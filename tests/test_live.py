@@ -476,3 +476,54 @@ def test_no_token_reaches_the_logs_even_at_debug(standin: StandinKusto, tmp_path
     assert "msal" in caplog.text and "kitlib.live" in caplog.text  # DEBUG really was captured
     leaked = [s[:12] for s in secrets if s in caplog.text or s in str(err.value) or s in repr(provider)]
     assert leaked == []
+
+
+# -- notebooks, unchanged, on a live workspace --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo tenant (every persona, fewer users and days) to keep the notebook run short."""
+    from kitlib.demo import generate
+
+    out = tmp_path_factory.mktemp("live-demo")
+    generate(out, users=80, days=14, seed=11, now=NOW)
+    return out
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_the_report_runs_unchanged_on_a_live_workspace_and_matches_the_local_run(
+    small_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``kitlib report --workspace NAME``: notebooks through papermill, kernel signs in from the cache."""
+    from kitlib.auth import login
+    from kitlib.report import render_report
+
+    demo_workspace = small_demo
+
+    with StandinKusto(demo_workspace, now=NOW, max_lifetime=600) as server:
+        config = tmp_path / "kitlib.toml"
+        config.write_text(
+            f'[workspaces.standin]\nkind = "log_analytics"\nurl = "{server.url}"\ntenant_id = "{server.tenant_id}"\n'
+            f'auth = "device_code"\ntoken_cache = "{tmp_path / "tokens.bin"}"\n'
+        )
+        monkeypatch.setenv("KITLIB_CONFIG", str(config))
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_file)
+        login("standin", prompt=lambda message: None)
+        with caplog.at_level(logging.DEBUG):
+            live = render_report("standin", tmp_path / "live", now=NOW, notebooks=["readiness_overview"], jobs=1, progress=False)
+        secrets = server.issued_secrets
+        served = server.queries()
+    local = render_report(str(demo_workspace), tmp_path / "local", now=NOW, notebooks=["readiness_overview"], jobs=1, progress=False)
+    assert live.ok, [(n.error, n.warnings) for n in live.notebooks]
+    assert len(served) >= 5 and all(r.status == 200 for r in served)  # the kernel and the exports asked the service
+    assert live.notebooks[0].summary == local.notebooks[0].summary
+    assert live.notebooks[0].summary["arm_writes"] > 0
+    for name in ("identities.csv", "tools.csv"):
+        assert (tmp_path / "live" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    outputs = [p for p in (tmp_path / "live").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".html" for p in outputs) and any(p.suffix == ".ipynb" for p in outputs)
+    leaked = [(p.name, s[:12]) for p in outputs for s in secrets if s.encode() in p.read_bytes()]
+    leaked += [("log", s[:12]) for s in secrets if s in caplog.text]
+    assert leaked == []
