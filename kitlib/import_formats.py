@@ -130,9 +130,13 @@ class Routed:
 class FileNotes:
     """What a file taught us beyond its rows: ignored fields and per-row normalisations."""
 
-    ignored: set[str] = field(default_factory=set)
+    ignored: dict[str, set[str]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     messages: list[str] = field(default_factory=list)
+
+    def ignore(self, name: str, table: str | None = None) -> None:
+        """Remember a field that was not imported (per table, since tables differ in columns)."""
+        self.ignored.setdefault(table or "", set()).add(name)
 
     def count(self, message: str, n: int = 1) -> None:
         self.counts[message] += n
@@ -270,15 +274,14 @@ class LaRows(Shape):
     def __init__(self, notes: FileNotes) -> None:
         super().__init__(notes)
         self._headers: dict[str, HeaderName] = {}
+        self._plans: dict[str, tuple[str | None, int, dt.timedelta | None, str]] = {}
 
     def header(self, key: str) -> HeaderName:
         info = self._headers.get(key)
         if info is None:
             info = read_header(key)
-            if info.zone_problem:
-                raise RecordProblem(info.zone_problem)
             if info.column is None and info.lower not in ("$table", "resourceid"):
-                self.notes.ignored.add(key)
+                self.notes.ignore(key)
             self._headers[key] = info
         return info
 
@@ -289,41 +292,59 @@ class LaRows(Shape):
             present.add("_ResourceId")
         return present
 
+    def zone_problems(self, keys: Iterable[str]) -> list[str]:
+        """Headers whose times are in a zone with no fixed offset (``[Local Time]``)."""
+        return [p for k in keys if (p := self.header(k).zone_problem)]
+
+    def _plan(self, key: str) -> tuple[str | None, int, dt.timedelta | None, str]:
+        """(column, rank, offset, special) for a key; rank 0 plain, 1 ``_dynamic``, 2 ``_string``."""
+        plan = self._plans.get(key)
+        if plan is None:
+            info = self.header(key)
+            if info.zone_problem:
+                raise RecordProblem(info.zone_problem)
+            special = info.lower if info.lower in ("$table", "resourceid") else ""
+            plan = (info.column, {"": 0, "dynamic": 1, "string": 2}[info.variant], info.offset, special)
+            self._plans[key] = plan
+        return plan
+
     def route(self, record: dict[str, Any]) -> Routed:
         values: dict[str, Any] = {}
         rank: dict[str, int] = {}
         table: str | None = None
         foreign: str | None = None
         how = ""
-        legacy_resource_id: Any = None
+        plans = self._plans
         for key, value in record.items():
-            info = self.header(key)
-            if info.column is None:
-                if info.lower == "$table" and not _empty(value):
+            if value is None or value == "":
+                continue
+            plan = plans.get(key) or self._plan(key)
+            column, order, offset, special = plan
+            if column is None:
+                if special == "$table":
                     table, foreign = table_from_name(str(value))
                     how = "$table"
-                elif info.lower == "resourceid":
-                    legacy_resource_id = value
-                continue
-            if _empty(value):
+                elif special == "resourceid":
+                    values["_LegacyResourceId"] = value
                 continue
             # Plain name beats Name_dynamic beats Name_string (a union export fills one of them).
-            order = {"": 0, "dynamic": 1, "string": 2}[info.variant]
-            if info.column in rank and rank[info.column] <= order:
-                continue
-            rank[info.column] = order
-            if info.offset is not None:
-                value = OffsetValue(value, info.offset)
-            values[info.column] = value
+            if order:
+                if rank.get(column, 3) <= order:
+                    continue
+                rank[column] = order
+            else:
+                rank[column] = 0
+            values[column] = value if offset is None else OffsetValue(value, offset)
         if table is None and foreign is None:
-            for column in ("Type", "Category"):
-                if column in values and not _empty(values[column]):
-                    found, other = table_from_name(str(values[column]))
-                    if found or column == "Type":
-                        table, foreign, how = found, other, column
-                        break
-        if legacy_resource_id is not None and not _empty(legacy_resource_id):
-            values.setdefault("_LegacyResourceId", legacy_resource_id)
+            kind = values.get("Type")
+            if isinstance(kind, str) and kind.strip():
+                table, foreign = table_from_name(kind)
+                how = "Type"
+            else:
+                category = values.get("Category")
+                if isinstance(category, str) and category.strip():
+                    table, _ = table_from_name(category)
+                    how = "Category" if table else ""
         return Routed(values, table, foreign, how)
 
 
@@ -405,10 +426,13 @@ def map_signin_body(body: dict[str, Any], values: dict[str, Any], notes: FileNot
             column = _PROCESSING_TIME[table]
         if column is None or column not in columns:
             if column is None or table is not None:
-                notes.ignored.add(str(key))
+                notes.ignore(str(key), table)
             continue
         if _empty(value) and column in values:
             continue
+        if column == "AuthenticationMethodsUsed" and isinstance(value, list):
+            # Graph lists the methods; Log Analytics holds them as one comma-separated string.
+            value = ",".join(str(v) for v in value)
         values.setdefault(column, value)
 
 
@@ -447,9 +471,9 @@ class Diagnostic(Shape):
                     values[_DIAG_SIGNIN_TOP[key]] = value
             elif key in _DIAG_IGNORED:
                 if _DIAG_IGNORED[key]:
-                    self.notes.ignored.add(_DIAG_IGNORED[key])
+                    self.notes.ignore(_DIAG_IGNORED[key], table)
             else:
-                self.notes.ignored.add(key)
+                self.notes.ignore(key, table)
         body = top.get("properties")
         if isinstance(body, str):
             body = parse_json_value(body)
@@ -499,7 +523,7 @@ def activity_from_diagnostic(top: dict[str, Any], notes: FileNotes) -> Routed:
     _resource_columns(values, top.get("resourceid"))
     for key in top:
         if key not in _DIAG_ACTIVITY_KNOWN:
-            notes.ignored.add(key)
+            notes.ignore(key, ACTIVITY)
     return Routed(values, ACTIVITY, None, "category")
 
 
@@ -516,10 +540,11 @@ def _resource_columns(values: dict[str, Any], resource_id: Any) -> None:
     if _empty(resource_id):
         return
     text = str(resource_id)
-    values.setdefault("_ResourceId", text)
+    # Log Analytics keeps _ResourceId in lower case and subscription ids are GUIDs.
+    values.setdefault("_ResourceId", text.lower())
     match = _RESOURCE_ID.match(text)
     if match:
-        values.setdefault("SubscriptionId", match.group("sub"))
+        values.setdefault("SubscriptionId", match.group("sub").lower())
         if match.group("rg"):
             values.setdefault("ResourceGroup", match.group("rg"))
         if match.group("ns"):
@@ -594,7 +619,7 @@ class ActivityRest(Shape):
         _resource_columns(values, top.get("resourceid"))
         for key in top:
             if key not in self._PLAIN and key not in self._KNOWN:
-                self.notes.ignored.add(key)
+                self.notes.ignore(key, ACTIVITY)
         return Routed(values, ACTIVITY, None, "shape")
 
 

@@ -615,6 +615,8 @@ def _expand_item(item: Any, position: str) -> Iterator[RawRecord]:
 
 def _envelope_items(value: dict[str, Any]) -> list[Any] | None:
     """The record list of ``{"records": [...]}`` / ``{"value": [...]}`` (other keys only metadata)."""
+    if len(value) > 8:
+        return None  # an envelope has its list and a few @odata / paging keys, a record has many fields
     for key, inner in value.items():
         if str(key).lower() in _ENVELOPE_KEYS and isinstance(inner, list):
             others = [k for k in value if k != key]

@@ -202,9 +202,12 @@ def to_dynamic(value: Any) -> str | None:
     return json_text(value)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def json_text(value: Any) -> str:
     """Compact JSON, non-ASCII kept as is (the exports are UTF-8)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 def parse_json_value(value: Any) -> Any:

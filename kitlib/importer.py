@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 from kitlib.errors import (
     ColumnMismatchError,
     ImportConflictError,
+    ImportInputError,
     KitError,
     UnknownFormatError,
     UsageError,
@@ -243,33 +244,56 @@ def overlap_warnings(workspace: Path) -> list[str]:
 
     Row de-duplication recognises identical rows only; one sign-in exported once as Graph JSON
     and once as portal CSV differs in precision and columns, so it would be counted twice.
-    Times are compared per table and shape as one span from the earliest to the latest row.
     """
-    spans: dict[str, dict[str, list[Any]]] = {}
+    spans: dict[str, dict[str, list[tuple[dt.datetime, dt.datetime]]]] = {}
     for path in sorted((workspace / "_imports").glob("import-*.json")):
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
-            ranges = manifest.get("time_ranges") or {}
             shape = str(manifest.get("shape", ""))
-            for table, (low, high) in ranges.items():
-                low_t, high_t = dt.datetime.fromisoformat(low), dt.datetime.fromisoformat(high)
-                span = spans.setdefault(table, {}).setdefault(shape, [low_t, high_t, 0])
-                span[0], span[1], span[2] = min(span[0], low_t), max(span[1], high_t), span[2] + 1
+            for table, (low, high) in (manifest.get("time_ranges") or {}).items():
+                interval = (dt.datetime.fromisoformat(low), dt.datetime.fromisoformat(high))
+                spans.setdefault(table, {}).setdefault(shape, []).append(interval)
         except (OSError, ValueError, TypeError, AttributeError):
             continue
     warnings = []
     for table, by_shape in sorted(spans.items()):
-        shapes = sorted(by_shape.items())
-        for i, (shape_a, (low_a, high_a, files_a)) in enumerate(shapes):
-            for shape_b, (low_b, high_b, files_b) in shapes[i + 1 :]:
-                if low_a <= high_b and low_b <= high_a:
+        merged = {shape: _merge_intervals(intervals) for shape, intervals in sorted(by_shape.items())}
+        shapes = list(merged)
+        for i, shape_a in enumerate(shapes):
+            for shape_b in shapes[i + 1 :]:
+                overlap = _first_overlap(merged[shape_a], merged[shape_b])
+                if overlap:
                     warnings.append(
-                        f"{table} holds {shape_a} rows ({files_a} input(s)) and {shape_b} rows ({files_b} input(s)) "
-                        f"over overlapping times ({max(low_a, low_b):%Y-%m-%d %H:%M} to "
-                        f"{min(high_a, high_b):%Y-%m-%d %H:%M} UTC): the same events may be counted twice, "
-                        f"since different shapes are not de-duplicated against each other"
+                        f"{table} holds {shape_a} and {shape_b} rows over overlapping times "
+                        f"(e.g. {overlap[0]:%Y-%m-%d %H:%M} to {overlap[1]:%Y-%m-%d %H:%M} UTC): the same events may "
+                        f"be counted twice, since different shapes are not de-duplicated against each other"
                     )
     return warnings
+
+
+def _merge_intervals(intervals: list[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:
+    merged: list[tuple[dt.datetime, dt.datetime]] = []
+    for low, high in sorted(intervals):
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _first_overlap(
+    a: list[tuple[dt.datetime, dt.datetime]], b: list[tuple[dt.datetime, dt.datetime]]
+) -> tuple[dt.datetime, dt.datetime] | None:
+    i = j = 0
+    while i < len(a) and j < len(b):
+        low, high = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if low <= high:
+            return low, high
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return None
 
 
 def _table_option(table: str | None) -> str | None:
@@ -304,9 +328,17 @@ class _Session:
         self.indexes: dict[str, KeyIndex] = {}
         self.checked_tables: set[str] = set()
         self.hasher = RowHasher()
+        self._staging: Path | None = None
+        self._listings: dict[Path, set[str]] = {}
 
     def close(self) -> None:
         self.hasher.close()
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            try:
+                self._staging.parent.rmdir()
+            except OSError:
+                pass
 
     @property
     def options(self) -> dict[str, Any]:
@@ -355,8 +387,7 @@ class _Session:
             report.tables = {t: TableCounts(**c) for t, c in previous.get("tables", {}).items()}
             report.notes.append("same content already imported with the same options; left as it was")
             return report
-        staging = self.workspace / "_staging" / f"import-{short}-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
+        job: _FileJob | None = None
         try:
             with SourceReader(unit, self.encoding) as reader:
                 report.encoding = reader.encoding
@@ -366,16 +397,28 @@ class _Session:
                     self._remove_previous(short)
                     self._write_manifest(unit, report, short, [])
                     return report
-                job = _FileJob(self, unit, reader, report, staging, short)
+                job = _FileJob(self, unit, reader, report, short)
                 job.run()
-            self._commit(unit, report, staging, short)
+            self._commit(unit, report, job, short)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
-            try:
-                (self.workspace / "_staging").rmdir()
-            except OSError:
-                pass
+            if job is not None:
+                job.discard()
         return report
+
+    def staging_dir(self) -> Path:
+        """One staging folder per import call, inside the workspace (same file system: moves are renames)."""
+        if self._staging is None:
+            self._staging = self.workspace / "_staging" / f"session-{os.getpid()}-{time.time_ns()}"
+            self._staging.mkdir(parents=True)
+        return self._staging
+
+    def _listing(self, folder: Path) -> set[str]:
+        """File names in ``folder``, read once per import call and kept current as files move."""
+        names = self._listings.get(folder)
+        if names is None:
+            names = {entry.name for entry in os.scandir(folder)} if folder.is_dir() else set()
+            self._listings[folder] = names
+        return names
 
     def _manifest_path(self, short: str) -> Path:
         return self.workspace / "_imports" / f"import-{short}.json"
@@ -396,31 +439,38 @@ class _Session:
         return manifest
 
     def _remove_previous(self, short: str) -> None:
+        """Delete an earlier import of the same content (its parts and rejects), whatever its options."""
+        prefix = f"import-{short}-"
         for table in TABLES:
             folder = self.workspace / table
-            if folder.is_dir():
-                for old in folder.glob(f"import-{short}-*.parquet"):
-                    old.unlink()
-        rejects = self.workspace / "_rejects"
-        if rejects.is_dir():
-            for old in rejects.glob(f"*-{short}.jsonl"):
-                old.unlink()
+            names = self._listing(folder)
+            for name in [n for n in names if n.startswith(prefix) and n.endswith(".parquet")]:
+                (folder / name).unlink(missing_ok=True)
+                names.discard(name)
+        folder = self.workspace / "_rejects"
+        names = self._listing(folder)
+        for name in [n for n in names if n.endswith(f"-{short}.jsonl")]:
+            (folder / name).unlink(missing_ok=True)
+            names.discard(name)
 
-    def _commit(self, unit: InputUnit, report: FileReport, staging: Path, short: str) -> None:
+    def _commit(self, unit: InputUnit, report: FileReport, job: _FileJob, short: str) -> None:
         """Move the staged parts and rejects into the workspace, replacing an earlier import."""
         self._remove_previous(short)
         parts: list[Path] = []
-        for staged in sorted(staging.glob("*/import-*.parquet")):
-            target = self.workspace / staged.parent.name / staged.name
+        for table, staged in job.staged_parts:
+            target = self.workspace / table / staged.name.split(".", 1)[1]
             target.parent.mkdir(exist_ok=True)
             os.replace(staged, target)
+            self._listing(target.parent).add(target.name)
             parts.append(target)
-        staged_rejects = list((staging / "_rejects").glob("*.jsonl")) if (staging / "_rejects").is_dir() else []
-        for staged in staged_rejects:
-            target = self.workspace / "_rejects" / staged.name
+        job.staged_parts = []
+        if job.staged_rejects is not None:
+            target = self.workspace / "_rejects" / job.staged_rejects.name
             target.parent.mkdir(exist_ok=True)
-            os.replace(staged, target)
+            os.replace(job.staged_rejects, target)
+            self._listing(target.parent).add(target.name)
             report.rejects_file = target
+            job.staged_rejects = None
         report.parts = parts
         self._write_manifest(unit, report, short, parts)
 
@@ -450,25 +500,33 @@ class _Session:
 
 
 class _TableBuffer:
-    """One table's typed rows waiting to become a part file."""
+    """One table's typed rows (lists in registry order) waiting to become a part file."""
 
     def __init__(self, table: str) -> None:
         schema = TABLES[table]
         self.table = table
         self.arrow = arrow_schema(schema)
-        self.plan = [(name, kql_type, converter(kql_type), empty_value(kql_type)) for name, kql_type in schema.columns]
-        self.columns: dict[str, list[Any]] = {name: [] for name, _ in schema.columns}
-        self.rows = 0
+        # column -> (position, type, converter); strings that are already str skip the converter
+        self.plan = {
+            name: (i, kql_type, converter(kql_type), kql_type in ("string", "guid"))
+            for i, (name, kql_type) in enumerate(schema.columns)
+        }
+        self.template = [empty_value(kql_type) for _, kql_type in schema.columns]
+        self.rows: list[list[Any]] = []
         self.parts = 0
-        self.time_index = [name for name, *_ in self.plan].index("TimeGenerated")
+        self.time_index = self.plan["TimeGenerated"][0]
 
     def convert(self, values: dict[str, Any]) -> list[Any]:
         """The row in registry order and types; raises ValueProblem naming the column."""
-        row = []
-        for name, kql_type, convert, empty in self.plan:
-            value = values.get(name)
-            if value is None:
-                row.append(empty)
+        row = self.template.copy()
+        plan = self.plan
+        for name, value in values.items():
+            entry = plan.get(name)
+            if entry is None or value is None:
+                continue
+            index, kql_type, convert, is_text = entry
+            if is_text and value.__class__ is str:
+                row[index] = value
                 continue
             try:
                 if isinstance(value, OffsetValue):
@@ -477,33 +535,31 @@ class _TableBuffer:
                     typed = convert(value)
             except ValueProblem as exc:
                 raise ValueProblem(f"{name}: {exc}") from None
-            row.append(empty if typed is None else typed)
+            if typed is not None:
+                row[index] = typed
         return row
 
     def append(self, row: list[Any]) -> None:
-        for (name, *_), value in zip(self.plan, row, strict=True):
-            self.columns[name].append(value)
-        self.rows += 1
+        self.rows.append(row)
 
-    def take(self) -> tuple[dict[str, list[Any]], int]:
-        columns, rows = self.columns, self.rows
-        self.columns = {name: [] for name, *_ in self.plan}
-        self.rows = 0
-        return columns, rows
+    def take(self) -> list[list[Any]]:
+        rows, self.rows = self.rows, []
+        return rows
 
 
 class _FileJob:
     """Reads one input to its end: routes, converts, de-duplicates and stages its rows."""
 
     def __init__(
-        self, session: _Session, unit: InputUnit, reader: SourceReader, report: FileReport, staging: Path, short: str
+        self, session: _Session, unit: InputUnit, reader: SourceReader, report: FileReport, short: str
     ) -> None:
         self.session = session
         self.unit = unit
         self.reader = reader
         self.report = report
-        self.staging = staging
         self.short = short
+        self.staged_parts: list[tuple[str, Path]] = []
+        self.staged_rejects: Path | None = None
         self.notes = FileNotes()
         self.buffers: dict[str, _TableBuffer] = {}
         self.required_checked: set[str] = set()
@@ -542,10 +598,11 @@ class _FileJob:
         self.report.notes.extend(self.notes.messages)
         for message, n in sorted(self.notes.counts.items()):
             self.report.notes.append(f"{message}: {n:,} row(s)")
-        if self.notes.ignored:
-            names = sorted(self.notes.ignored, key=str.lower)
+        for table, fields in sorted(self.notes.ignored.items()):
+            names = sorted(fields, key=str.lower)
             shown = ", ".join(names[:25]) + (f" and {len(names) - 25} more" if len(names) > 25 else "")
-            self.report.notes.append(f"fields not in the schema registry, not imported: {shown}")
+            where = f"{table}: " if table else ""
+            self.report.notes.append(f"{where}fields not in the schema registry, not imported: {shown}")
 
     def _shape(self, records: Iterator[RawRecord]) -> tuple[Shape, RawRecord | None]:
         """The file's shape (forced or detected) and the first record, already read to detect it."""
@@ -558,6 +615,9 @@ class _FileJob:
                 )
             shape: Shape = SHAPES["la-csv"](self.notes)
             assert reader.header is not None and isinstance(shape, LaRows)
+            problems = shape.zone_problems(reader.header)
+            if problems:
+                raise ImportInputError(self.unit.label, problems[0])
             self.present = shape.present_columns(reader.header)
             if not self.present:
                 raise UnknownFormatError(
@@ -622,7 +682,7 @@ class _FileJob:
             self._reject(table, raw, "no TimeGenerated (nor a creation time to take it from)", counted=True)
             return
         buffer.append(row)
-        if buffer.rows >= self.session.chunk_rows:
+        if len(buffer.rows) >= self.session.chunk_rows:
             self._flush(buffer)
 
     def _table_of(self, routed: Routed, raw: RawRecord) -> str | None:
@@ -645,6 +705,16 @@ class _FileJob:
                 known_shapes(),
             )
         return table
+
+    def discard(self) -> None:
+        """Remove whatever this file staged and did not commit (it failed part-way)."""
+        if self.rejects is not None and not self.rejects.closed:
+            self.rejects.close()
+        for _, staged in self.staged_parts:
+            staged.unlink(missing_ok=True)
+        if self.staged_rejects is not None:
+            self.staged_rejects.unlink(missing_ok=True)
+        self.staged_parts, self.staged_rejects = [], None
 
     def _check_required(self, shape: LaRows, table: str, raw: RawRecord) -> None:
         if table in self.required_checked:
@@ -674,10 +744,9 @@ class _FileJob:
             counts.read += 1
         counts.rejected += 1
         if self.rejects is None:
-            folder = self.staging / "_rejects"
-            folder.mkdir(parents=True, exist_ok=True)
             stem = _SAFE.sub("_", Path(self.unit.name).name)[:80] or "input"
-            self.rejects = open(folder / f"{stem}-{self.short}.jsonl", "w", encoding="utf-8")
+            self.staged_rejects = self.session.staging_dir() / f"{stem}-{self.short}.jsonl"
+            self.rejects = open(self.staged_rejects, "w", encoding="utf-8")
         entry = {
             "source": self.unit.label,
             "position": raw.position,
@@ -696,12 +765,13 @@ class _FileJob:
             self.bar.update(self.reader.raw_bytes - self.bar.n)
 
     def _flush(self, buffer: _TableBuffer) -> None:
-        columns, _ = buffer.take()
+        rows = buffer.take()
         counts = self.report.counts(buffer.table)
         index = self.session.index(buffer.table)
         group = index.group_id(self.report.sha256)
-        arrays = [pa.array(columns[f.name], type=f.type) for f in buffer.arrow]
-        del columns
+        columns = zip(*rows, strict=True)
+        arrays = [pa.array(list(values), type=f.type) for f, values in zip(buffer.arrow, columns, strict=True)]
+        del rows, columns
         table = pa.Table.from_arrays(arrays, schema=buffer.arrow)
         keys = self.session.hasher.chunk(buffer.table, table)
         duplicate = index.duplicates(keys, group)
@@ -711,9 +781,9 @@ class _FileJob:
             keys = keys[~duplicate]
         counts.duplicates += n_dup
         if table.num_rows:
-            folder = self.staging / buffer.table
-            folder.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, folder / f"import-{self.short}-{buffer.parts:05d}.parquet", compression="zstd")
+            staged = self.session.staging_dir() / f"{buffer.table}.import-{self.short}-{buffer.parts:05d}.parquet"
+            pq.write_table(table, staged, compression="zstd")
+            self.staged_parts.append((buffer.table, staged))
             buffer.parts += 1
             self._track_time(buffer.table, table)
         index.add(keys, group)
