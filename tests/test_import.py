@@ -27,6 +27,7 @@ from kitlib.run import run_query
 from kitlib.schema import TABLES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
+SHAPE_FOLDERS = ("portal-csv", "query-api", "diagnostic", "activity-rest", "graph")
 UTC = dt.UTC
 ARM = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
 # What a registry type must be stored as in the Parquet parts (see kitlib/local.py's casts).
@@ -299,7 +300,7 @@ def test_graph_v1_without_event_types_uses_is_interactive(tmp_path: Path) -> Non
 
 
 def test_every_shape_lands_in_registry_columns_and_types(tmp_path: Path) -> None:
-    report, ws = do_import(tmp_path, ".")
+    report, ws = do_import(tmp_path, *SHAPE_FOLDERS)
     assert len(report.files) == 12 and report.ok and report.rejected == 0
     totals = report.totals()
     assert set(totals) == set(TABLES)
@@ -319,7 +320,7 @@ def test_every_shape_lands_in_registry_columns_and_types(tmp_path: Path) -> None
 
 
 def test_imported_workspace_answers_a_catalog_query(tmp_path: Path) -> None:
-    _, ws = do_import(tmp_path, ".")
+    _, ws = do_import(tmp_path, *SHAPE_FOLDERS)
     backend = LocalBackend(ws)
     try:
         result = run_query(backend, "arm_writes_mfa_daily", now=utc(2026, 11, 27), lookback=dt.timedelta(days=30))
@@ -408,7 +409,7 @@ def counts_of(report: Any) -> dict[str, tuple[int, int, int, int]]:
 
 
 def test_table_option_names_the_table_and_rejects_rows_that_name_another(tmp_path: Path) -> None:
-    report, ws = do_import(tmp_path, "portal-csv/search-mixed.csv", table="aadnoninteractiveusersigninlogs")
+    report, _ = do_import(tmp_path, "portal-csv/search-mixed.csv", table="aadnoninteractiveusersigninlogs")
     got = counts(report)
     assert got["AADNonInteractiveUserSignInLogs"] == (2, 2, 0, 0)
     assert got["SigninLogs"] == (1, 0, 1, 0) and got["AzureActivity"] == (2, 0, 2, 0)
