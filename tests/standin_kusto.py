@@ -161,7 +161,7 @@ class StandinKusto:
             self._backend._ensure_view(table, optional=False)
         self._tmp = tempfile.TemporaryDirectory(prefix="standin-kusto-")
         self.ca_file, cert_file, key_file = _make_tls(Path(self._tmp.name))
-        self._http = _Server(("127.0.0.1", 0), _KustoHandler, self)
+        self._http = _fresh_server(_KustoHandler, self)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
         self._https = _Server(("127.0.0.1", 0), _IdpHandler, self)
@@ -321,6 +321,27 @@ class StandinKusto:
             override = self.schema_overrides[getschema.group(1)]
             rows = [[name, override.get(name, kind)] for name, kind in rows if override.get(name) != "-"]
         return [{"ColumnName": n, "ColumnType": k} for n, k in zip(names, kinds)], rows
+
+
+#: Ports this process has served Kusto on. azure-kusto-data caches the auth metadata per
+#: scheme://host:port for the life of the process, so a reused port would hand a new stand-in
+#: the previous one's identity provider.
+_USED_PORTS: set[int] = set()
+
+
+def _fresh_server(handler: type, standin: StandinKusto) -> _Server:
+    held = []
+    try:
+        while True:
+            server = _Server(("127.0.0.1", 0), handler, standin)
+            port = server.server_address[1]
+            if port not in _USED_PORTS:
+                _USED_PORTS.add(port)
+                return server
+            held.append(server)  # keep it bound so the next bind gets another port
+    finally:
+        for server in held:
+            server.server_close()
 
 
 class _Server(ThreadingHTTPServer):
