@@ -515,7 +515,8 @@ class SourceReader:
                     yield from _expand(value, f"record {count}", self.notes)
         except (ijson.JSONError, UnicodeDecodeError) as exc:
             tail = self._data.tail if self._data else b""
-            truncated = "premature EOF" in str(exc) or "Incomplete" in type(exc).__name__
+            # yajl raises IncompleteJSONError for every parse error; only "premature EOF" is a cut-off file
+            truncated = "premature EOF" in str(exc)
             reason = (
                 f"the input ends inside a JSON value after {count} complete record(s) (truncated file?)"
                 if truncated
