@@ -24,9 +24,10 @@ import stat
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kitlib.config import PROMPTING_MODES, AuthSettings, WorkspaceConfig, load_config
 from kitlib.errors import AuthError, ConfigError
@@ -93,7 +94,7 @@ def _encryption_available_text() -> str:
 
         trial_run()
         return "encrypted with libsecret"
-    except Exception:  # noqa: BLE001 - any failure means no keyring on this machine
+    except Exception:
         return "plain file, mode 0600: no keyring available here"
 
 
@@ -109,7 +110,7 @@ def open_token_cache(setting: str) -> Any:
     location.parent.mkdir(parents=True, exist_ok=True)
     try:
         persistence = build_encrypted_persistence(str(location))
-    except Exception as exc:  # noqa: BLE001 - ImportError (no gi), keyring down, unsupported OS
+    except Exception as exc:
         log.warning(
             "no encrypted token store on this machine (%s); keeping the token cache in %s, "
             "readable only by you (mode 0600)",
@@ -242,10 +243,16 @@ class PublicClientProvider(TokenProvider):
             raise AuthError(f"cannot reach the identity provider at {authority}: {exc}") from None
 
     def _account(self) -> dict[str, Any] | None:
-        accounts = self.app.get_accounts(username=self.settings.login_hint) if self.settings.login_hint else self.app.get_accounts()
+        accounts = (
+            self.app.get_accounts(username=self.settings.login_hint)
+            if self.settings.login_hint
+            else self.app.get_accounts()
+        )
         if len(accounts) > 1:
             names = ", ".join(sorted(a.get("username", "?") for a in accounts))
-            raise AuthError(f"the token cache holds several accounts ({names}); set login_hint in the config to pick one")
+            raise AuthError(
+                f"the token cache holds several accounts ({names}); set login_hint in the config to pick one"
+            )
         return accounts[0] if accounts else None
 
     def _acquire(self, force_refresh: bool) -> str:
@@ -253,7 +260,9 @@ class PublicClientProvider(TokenProvider):
         hint = f"kitlib auth login --workspace {self.workspace}" if self.workspace else "kitlib auth login"
         if account is None:
             raise AuthError(f"not signed in for this workspace ({self.mode}); run: {hint}")
-        result = self.app.acquire_token_silent_with_error([self.service.scope], account=account, force_refresh=force_refresh)
+        result = self.app.acquire_token_silent_with_error(
+            [self.service.scope], account=account, force_refresh=force_refresh
+        )
         if result and "access_token" in result:
             return str(result["access_token"])
         error = _msal_error(result, "the cached sign-in can no longer be refreshed")
@@ -303,7 +312,9 @@ class ConfidentialClientProvider(TokenProvider):
             raise ConfigError(f"auth = certificate: certificate file {path} does not exist")
         password = self._environ.get(settings.certificate_password_env) if settings.certificate_password_env else None
         if settings.certificate_password_env and not password:
-            raise ConfigError(f"auth = certificate: environment variable {settings.certificate_password_env} is not set")
+            raise ConfigError(
+                f"auth = certificate: environment variable {settings.certificate_password_env} is not set"
+            )
         if path.suffix.lower() in (".pfx", ".p12"):
             credential: dict[str, Any] = {"private_key_pfx_path": str(path)}
             if password:
@@ -354,7 +365,7 @@ def _pem_credential(path: Path, password: str | None) -> dict[str, Any]:
         "private_key": key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ).decode(),
-        "thumbprint": cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 - the x5t header is SHA-1 by spec
+        "thumbprint": cert.fingerprint(hashes.SHA1()).hex().upper(),
     }
 
 
@@ -384,7 +395,7 @@ class ManagedIdentityProvider(TokenProvider):
         resource = self.service.scope.removesuffix("/.default")
         try:
             result = self._client.acquire_token_for_client(resource=resource)
-        except Exception as exc:  # noqa: BLE001 - msal raises transport and discovery errors as-is
+        except Exception as exc:
             raise AuthError(f"managed identity is not available here ({type(exc).__name__}: {exc})") from None
         if not result or "access_token" not in result:
             raise _msal_error(result, "managed identity could not get a token")
@@ -410,11 +421,15 @@ class AzureCliProvider(TokenProvider):
         from azure.core.exceptions import ClientAuthenticationError
         from azure.identity import AzureCliCredential, CredentialUnavailableError
 
-        credential = AzureCliCredential(tenant_id=self.settings.tenant_id) if self.settings.tenant_id else AzureCliCredential()
+        credential = (
+            AzureCliCredential(tenant_id=self.settings.tenant_id) if self.settings.tenant_id else AzureCliCredential()
+        )
         try:
             access = credential.get_token(self.service.scope)
         except CredentialUnavailableError as exc:
-            raise AuthError(f"Azure CLI sign-in is not available: {_first_line(exc)}; install the Azure CLI and run: az login") from None
+            raise AuthError(
+                f"Azure CLI sign-in is not available: {_first_line(exc)}; install the Azure CLI and run: az login"
+            ) from None
         except ClientAuthenticationError as exc:
             raise AuthError(f"Azure CLI could not get a token: {_first_line(exc)}; run: az login") from None
         self._token, self._expires_on = access.token, float(access.expires_on)
@@ -464,7 +479,13 @@ def login(
             lines.append(f"{ws.name}: local folder, no sign-in needed")
             continue
         provider = build_provider(ws.auth, ws.url, ws.name)
-        key = (ws.auth.mode, provider.service.authority_host, ws.auth.tenant_id or "", provider.service.client_id, provider.service.scope)
+        key = (
+            ws.auth.mode,
+            provider.service.authority_host,
+            ws.auth.tenant_id or "",
+            provider.service.client_id,
+            provider.service.scope,
+        )
         if key in done:
             lines.append(f"{ws.name}: {ws.auth.mode}: same sign-in as above ({done[key]})")
             continue

@@ -33,9 +33,10 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from kitlib.binding import BindError, parse_timespan
@@ -238,7 +239,7 @@ def _check_keys(source: Path, where: str, table: Mapping[str, Any]) -> None:
         if key in _SECRET_KEYS:
             raise ConfigError(
                 f"{source}: {where}: {key!r} would put a secret in the file; keep it in an environment "
-                f"variable and name that variable instead (e.g. client_secret_env = \"KITLIB_CLIENT_SECRET\")"
+                f'variable and name that variable instead (e.g. client_secret_env = "KITLIB_CLIENT_SECRET")'
             )
         if key not in _WORKSPACE_KEYS:
             close = difflib.get_close_matches(key, sorted(_WORKSPACE_KEYS), n=1)
@@ -275,7 +276,7 @@ def _workspace(source: Path, where: str, name: str, raw: Mapping[str, Any]) -> W
     if kind == "local":
         folder = text("path")
         if folder is None:
-            raise ConfigError(f"{source}: {where}: a local workspace needs path = \"folder\"")
+            raise ConfigError(f'{source}: {where}: a local workspace needs path = "folder"')
         resolved = Path(folder).expanduser()
         if not resolved.is_absolute():
             resolved = source.parent / resolved
@@ -351,9 +352,14 @@ def _location(source: Path, where: str, kind: str, text: Any) -> tuple[str, str]
                     )
                 sub, group, ws = parts
                 resource_id = (
-                    f"/subscriptions/{sub}/resourcegroups/{group}/providers/microsoft.operationalinsights/workspaces/{ws}"
+                    f"/subscriptions/{sub}/resourcegroups/{group}"
+                    f"/providers/microsoft.operationalinsights/workspaces/{ws}"
                 )
-            if not re.match(r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.operationalinsights/workspaces/[^/]+$", resource_id, re.IGNORECASE):
+            if not re.match(
+                r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.operationalinsights/workspaces/[^/]+$",
+                resource_id,
+                re.IGNORECASE,
+            ):
                 raise ConfigError(
                     f"{source}: {where}: resource_id must look like /subscriptions/SUB/resourceGroups/RG/providers/"
                     f"Microsoft.OperationalInsights/workspaces/NAME"
@@ -398,11 +404,16 @@ def _span(source: Path, where: str, key: str, value: Any) -> dt.timedelta | None
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ConfigError(f"{source}: {where}: {key} must be a string such as \"10m\" or \"00:10:00\"")
+        raise ConfigError(f'{source}: {where}: {key} must be a string such as "10m" or "00:10:00"')
     match = _HHMMSS.match(value.strip())
     try:
         span = (
-            dt.timedelta(days=int(match.group(1) or 0), hours=int(match.group(2)), minutes=int(match.group(3)), seconds=int(match.group(4)))
+            dt.timedelta(
+                days=int(match.group(1) or 0),
+                hours=int(match.group(2)),
+                minutes=int(match.group(3)),
+                seconds=int(match.group(4)),
+            )
             if match
             else parse_timespan(value)
         )
@@ -466,7 +477,10 @@ def check_config(
             lines.append(f"  scope: {auth.scope}")
         if auth.login_hint:
             lines.append(f"  login hint: {auth.login_hint}")
-        for key, var in (("client secret", auth.client_secret_env), ("certificate password", auth.certificate_password_env)):
+        for key, var in (
+            ("client secret", auth.client_secret_env),
+            ("certificate password", auth.certificate_password_env),
+        ):
             if var:
                 state = "set" if env.get(var) else "NOT SET"
                 lines.append(f"  {key}: from ${var} ({state})")
@@ -480,7 +494,9 @@ def check_config(
         if auth.mode in PROMPTING_MODES:
             lines.append(f"  token cache: {describe_cache(auth.token_cache)}")
             lines.append(f"  sign in once with: kitlib auth login --workspace {name}")
-        lines.append(f"  parameters: {ws.param_mode}  server timeout: {_hms(ws.server_timeout)}  attempts: {ws.max_attempts}")
+        lines.append(
+            f"  parameters: {ws.param_mode}  server timeout: {_hms(ws.server_timeout)}  attempts: {ws.max_attempts}"
+        )
         if ws.split_by:
             queries = ", ".join(ws.split_queries) or "(queries that declare split: by_window)"
             lines.append(f"  split by: {_hms(ws.split_by)} for {queries}")

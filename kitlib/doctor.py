@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from kitlib.backends import Backend, window
 from kitlib.catalog import Query, load_catalog, parse_query
@@ -158,7 +159,7 @@ def diagnose(
     queries: Iterable[Query] | None = None,
 ) -> DoctorReport:
     """Check every registry table on ``backend`` for the window ``[now - lookback, now)``."""
-    moment = now or getattr(backend, "now", None) or dt.datetime.now(dt.timezone.utc)
+    moment = now or getattr(backend, "now", None) or dt.datetime.now(dt.UTC)
     start, end = window(moment, lookback)
     catalog = list(queries) if queries is not None else list(load_catalog().values())
     present = backend.available_tables()
@@ -168,7 +169,9 @@ def diagnose(
         optional = tuple(sorted(q.name for q in catalog if table in q.optional_tables))
         users = [q for q in catalog if table in q.all_tables]
         if table not in present:
-            checks.append(TableCheck(table, False, required, optional, findings=tuple(_missing(table, required, optional))))
+            checks.append(
+                TableCheck(table, False, required, optional, findings=tuple(_missing(table, required, optional)))
+            )
             continue
         schema = _schema(backend, table)
         mismatches, absent = _compare(table, schema)
@@ -222,7 +225,7 @@ def _schema(backend: Backend, table: str) -> dict[str, str]:
             return dict(found)
     query = _doctor_query("schema", table, f"{table} | getschema | project ColumnName, ColumnType", False)
     frame = backend.run(query, {}).frame
-    return {str(name): str(kind) for name, kind in zip(frame["ColumnName"], frame["ColumnType"])}
+    return {str(name): str(kind) for name, kind in zip(frame["ColumnName"], frame["ColumnType"], strict=True)}
 
 
 def _compare(table: str, actual: Mapping[str, str]) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -236,7 +239,9 @@ def _compare(table: str, actual: Mapping[str, str]) -> tuple[list[tuple[str, str
     return mismatches, absent
 
 
-def _coverage(backend: Backend, table: str, start: dt.datetime, end: dt.datetime) -> tuple[int, int, dt.datetime | None, dt.datetime | None]:
+def _coverage(
+    backend: Backend, table: str, start: dt.datetime, end: dt.datetime
+) -> tuple[int, int, dt.datetime | None, dt.datetime | None]:
     query = _doctor_query(
         "coverage",
         table,
@@ -253,7 +258,8 @@ def _when(value: Any) -> dt.datetime | None:
 
     if value is None or pd.isna(value):
         return None
-    return pd.Timestamp(value).to_pydatetime().astimezone(dt.timezone.utc)
+    moment: dt.datetime = pd.Timestamp(value).to_pydatetime()
+    return moment.astimezone(dt.UTC)
 
 
 def _missing(table: str, required: tuple[str, ...], optional: tuple[str, ...]) -> list[Finding]:
@@ -281,21 +287,36 @@ def _present_findings(check: TableCheck, users: list[Query], start: dt.datetime,
         level = "problem" if read else "warning"
         note = f"; read by {', '.join(read)}" if read else ""
         findings.append(
-            Finding(level, table, f"column {column} is {found} here but the queries assume {expected} (kitlib/schema.py){note}")
+            Finding(
+                level,
+                table,
+                f"column {column} is {found} here but the queries assume {expected} (kitlib/schema.py){note}",
+            )
         )
     if check.missing_columns:
         read = sorted({c for c in check.missing_columns for q in users if re.search(rf"\b{re.escape(c)}\b", q.text)})
         level = "problem" if read else "info"
-        shown = ", ".join(read or check.missing_columns[:8]) + ("" if read or len(check.missing_columns) <= 8 else ", ...")
-        findings.append(Finding(level, table, f"{len(check.missing_columns)} registry column(s) are not in this table: {shown}"))
+        shown = ", ".join(read or check.missing_columns[:8]) + (
+            "" if read or len(check.missing_columns) <= 8 else ", ..."
+        )
+        findings.append(
+            Finding(level, table, f"{len(check.missing_columns)} registry column(s) are not in this table: {shown}")
+        )
     if not check.type_mismatches and not check.missing_columns:
-        findings.append(Finding("ok", table, f"all {len(TABLES[table].columns)} columns the kit knows have the expected types"))
+        findings.append(
+            Finding("ok", table, f"all {len(TABLES[table].columns)} columns the kit knows have the expected types")
+        )
     span = f"{_day(start)} .. {_day(end)}"
     if check.rows_in_window == 0:
         level = "problem" if table in ESSENTIAL else ("info" if table in CONTEXT_ONLY else "warning")
         what = WHY[table][0].split(". ")[0]
         findings.append(
-            Finding(level, table, f"no rows in the window {span} ({check.total_rows or 0} in all). {what}; check that its diagnostic setting still sends data.")
+            Finding(
+                level,
+                table,
+                f"no rows in the window {span} ({check.total_rows or 0} in all). {what}; "
+                f"check that its diagnostic setting still sends data.",
+            )
         )
     else:
         findings.append(Finding("ok", table, f"{check.rows_in_window:,} rows in the window {span}"))
@@ -312,13 +333,18 @@ def _present_findings(check: TableCheck, users: list[Query], start: dt.datetime,
         if check.newest is not None and end - check.newest > STALE_AFTER:
             hours = (end - check.newest).total_seconds() / 3600
             findings.append(
-                Finding("warning", table, f"newest row is {_day(check.newest)}, {hours:.0f} hours before the window ends: has the export stopped?")
+                Finding(
+                    "warning",
+                    table,
+                    f"newest row is {_day(check.newest)}, {hours:.0f} hours before the window ends: "
+                    f"has the export stopped?",
+                )
             )
     return findings
 
 
 def _day(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def render(report: DoctorReport) -> str:
@@ -327,13 +353,18 @@ def render(report: DoctorReport) -> str:
     for check in report.tables:
         if check.present:
             extent = f"{_day(check.oldest)} .. {_day(check.newest)}" if check.oldest and check.newest else "no data"
-            lines.append(f"{check.table}: present, {check.rows_in_window:,} rows in the window, {check.total_rows:,} in all ({extent})")
+            lines.append(
+                f"{check.table}: present, {check.rows_in_window:,} rows in the window, "
+                f"{check.total_rows:,} in all ({extent})"
+            )
         else:
             lines.append(f"{check.table}: MISSING")
         for finding in check.findings:
             lines.append(f"  {finding.level}: {finding.message}")
         lines.append("")
     counts = {level: sum(1 for f in report.findings if f.level == level) for level in ("problem", "warning")}
-    lines.append(f"summary: {counts['problem']} problem(s), {counts['warning']} warning(s)" + ("" if report.ok else " - reports will be incomplete or fail until the problems are fixed"))
+    lines.append(
+        f"summary: {counts['problem']} problem(s), {counts['warning']} warning(s)"
+        + ("" if report.ok else " - reports will be incomplete or fail until the problems are fixed")
+    )
     return "\n".join(lines)
-

@@ -33,8 +33,9 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -57,7 +58,7 @@ from kitlib.schema import TABLES
 
 log = logging.getLogger(__name__)
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _UNRESOLVED = re.compile(r"[Ff]ailed to resolve (?:table or column|table|scalar) expression named '([^']+)'")
 _TRANSIENT_STATUS = frozenset({500, 502, 503})
 _BETWEEN_WINDOW = re.compile(r"between\s*\(\s*start\s*\.\.\s*end\s*\)", re.IGNORECASE)
@@ -177,7 +178,11 @@ class KustoBackend:
             if table not in TABLES:
                 raise QueryExecutionError("getschema", f"{table} is not a table the kit knows")
             try:
-                response = self._send(f"{table} | getschema | project ColumnName, ColumnType", _properties(self, f"schema-{table}"), f"schema of {table}")
+                response = self._send(
+                    f"{table} | getschema | project ColumnName, ColumnType",
+                    _properties(self, f"schema-{table}"),
+                    f"schema of {table}",
+                )
             except MissingTableError:
                 self._schemas[table] = None
             else:
@@ -186,7 +191,7 @@ class KustoBackend:
         return self._schemas[table]
 
     def close(self) -> None:
-        self._client.close()
+        self._client.close()  # type: ignore[no-untyped-call]
 
     # -- one request --------------------------------------------------------------------------
 
@@ -245,14 +250,20 @@ class KustoBackend:
             except KustoMultiApiError as exc:
                 # The service ignored deferpartialqueryfailures and put the error inside the
                 # rows: the client dropped them. Say so rather than returning nothing.
-                raise PartialResultError(name, f"{label}: {_api_errors(exc)} (the rows already sent were lost)") from None
+                raise PartialResultError(
+                    name, f"{label}: {_api_errors(exc)} (the rows already sent were lost)"
+                ) from None
             except KustoNetworkError as exc:
                 if _is_timeout(exc):
                     raise QueryTimeoutError(
-                        name, f"{label}: no answer within the server timeout plus 30 s; raise server_timeout or split the window"
+                        name,
+                        f"{label}: no answer within the server timeout plus 30 s; "
+                        f"raise server_timeout or split the window",
                     ) from None
                 if attempt >= self.options.max_attempts:
-                    raise QueryExecutionError(name, f"{label}: cannot reach {self.url}: network error on all {attempt} attempts") from None
+                    raise QueryExecutionError(
+                        name, f"{label}: cannot reach {self.url}: network error on all {attempt} attempts"
+                    ) from None
                 self._pause(attempt, None, f"{label}: network error")
             except KustoServiceError as exc:
                 status = _status(exc)
@@ -282,7 +293,9 @@ class KustoBackend:
                     ) from None
                 missing_table = _missing_table(message)
                 if missing_table is not None:
-                    raise MissingTableError(missing_table, self.description, [f"table {missing_table} in database {self.database}"]) from None
+                    raise MissingTableError(
+                        missing_table, self.description, [f"table {missing_table} in database {self.database}"]
+                    ) from None
                 if status in _TRANSIENT_STATUS and attempt < self.options.max_attempts:
                     self._pause(attempt, None, f"{label}: service error {status}")
                     continue
@@ -290,7 +303,7 @@ class KustoBackend:
 
     def _pause(self, attempt: int, retry_after: float | None, why: str) -> None:
         delay = min(self.options.backoff_cap, self.options.backoff_base * 2 ** (attempt - 1))
-        delay = delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not security
+        delay = delay * (0.5 + random.random() / 2)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.options.backoff_cap))
         log.warning("%s; attempt %d of %d, retrying in %.2fs", why, attempt, self.options.max_attempts, delay)
@@ -325,7 +338,9 @@ def check_splittable(query: Query) -> None:
             "on a slice boundary twice",
         )
     if not {"start", "end"} <= {p.name for p in query.parameters if p.kql_type == "datetime"}:
-        raise QueryDefinitionError(str(query.path), "a query split by window must declare start:datetime and end:datetime")
+        raise QueryDefinitionError(
+            str(query.path), "a query split by window must declare start:datetime and end:datetime"
+        )
 
 
 def time_slices(start: dt.datetime, end: dt.datetime, step: dt.timedelta) -> Iterable[tuple[dt.datetime, dt.datetime]]:
@@ -350,7 +365,7 @@ def time_slices(start: dt.datetime, end: dt.datetime, step: dt.timedelta) -> Ite
 def _properties(backend: KustoBackend, name: str) -> Any:
     from azure.kusto.data import ClientRequestProperties
 
-    properties = ClientRequestProperties()
+    properties = ClientRequestProperties()  # type: ignore[no-untyped-call]
     properties.set_option(ClientRequestProperties.results_defer_partial_query_failures_option_name, True)
     properties.set_option(ClientRequestProperties.request_timeout_option_name, backend.options.server_timeout)
     properties.set_option("results_progressive_enabled", False)
@@ -377,7 +392,7 @@ def _partial_reason(response: Any) -> str:
         if table.table_kind != WellKnownDataSet.QueryCompletionInformation:
             continue
         for row in table.raw_rows:
-            record = dict(zip((c.column_name for c in table.columns), row))
+            record = dict(zip((c.column_name for c in table.columns), row, strict=False))
             if not isinstance(record.get("Level"), int) or record["Level"] >= 4:
                 continue
             text = ""
@@ -412,7 +427,11 @@ def _service_message(exc: Any) -> str:
         text = error.description or error.message or ""
         if text:
             return f"{error.code}: {text}" if error.code else text
-    return str(getattr(exc, "message_text", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        str(getattr(exc, "message_text", None) or exc).strip().splitlines()[0]
+        if str(exc).strip()
+        else type(exc).__name__
+    )
 
 
 def _missing_table(message: str) -> str | None:
@@ -474,7 +493,7 @@ def _redacted(query: Query, values: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- frames -------------------------------------------------------------------------------------
@@ -529,7 +548,9 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 # -- opening a configured workspace -------------------------------------------------------------
 
 
-def backend_for(ws: WorkspaceConfig, now: dt.datetime | None = None, token_provider: Callable[[], str] | None = None) -> Any:
+def backend_for(
+    ws: WorkspaceConfig, now: dt.datetime | None = None, token_provider: Callable[[], str] | None = None
+) -> Any:
     """The backend a configured workspace describes (a local folder or a live service)."""
     if ws.kind == "local":
         from kitlib.local import LocalBackend
@@ -539,7 +560,10 @@ def backend_for(ws: WorkspaceConfig, now: dt.datetime | None = None, token_provi
     if ws.trusted_hosts:
         from azure.kusto.data.kusto_trusted_endpoints import MatchRule, well_known_kusto_endpoints
 
-        well_known_kusto_endpoints.add_trusted_hosts([MatchRule(h, exact=True) for h in ws.trusted_hosts], replace=False)
+        rules = [MatchRule(h, exact=True) for h in ws.trusted_hosts]  # type: ignore[no-untyped-call]
+        well_known_kusto_endpoints.add_trusted_hosts(  # type: ignore[no-untyped-call]
+            rules, replace=False
+        )
     if token_provider is None:
         from kitlib.auth import build_provider
 

@@ -60,7 +60,10 @@ from kitlib.binding import parse_datetime
 from kitlib.catalog import _parse_declaration
 from kitlib.local import LocalBackend
 
-LA_PATH = "/subscriptions/00000000-0000-0000-0000-00000000f00d/resourcegroups/rg-standin/providers/microsoft.operationalinsights/workspaces/{db}"
+LA_PATH = (
+    "/subscriptions/00000000-0000-0000-0000-00000000f00d/resourcegroups/rg-standin"
+    "/providers/microsoft.operationalinsights/workspaces/{db}"
+)
 KUSTO_RESOURCE = "https://kusto.standin.example"
 CLIENT_APP_ID = "db662dc1-0cfe-4e1c-a843-19a68e65be58"
 USER = "analyst@contoso.example"
@@ -316,11 +319,11 @@ class StandinKusto:
             names = list(relation.columns)
             kinds = [_kusto_type(str(t)) for t in relation.types]
             raw = relation.fetchall()
-        rows = [[_json_value(v, k) for v, k in zip(row, kinds)] for row in raw]
+        rows = [[_json_value(v, k) for v, k in zip(row, kinds, strict=True)] for row in raw]
         if getschema and getschema.group(1) in self.schema_overrides:
             override = self.schema_overrides[getschema.group(1)]
             rows = [[name, override.get(name, kind)] for name, kind in rows if override.get(name) != "-"]
-        return [{"ColumnName": n, "ColumnType": k} for n, k in zip(names, kinds)], rows
+        return [{"ColumnName": n, "ColumnType": k} for n, k in zip(names, kinds, strict=True)], rows
 
 
 #: Ports this process has served Kusto on. azure-kusto-data caches the auth metadata per
@@ -357,7 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return  # keep test output clean; requests are recorded in StandinKusto.received
 
     @property
@@ -368,10 +371,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+    def _send(
+        self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
+        data = (
+            body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        )
         self.send_response(status)
-        self.send_header("Content-Type", content_type + ("; charset=utf-8" if "json" in content_type or "html" in content_type else ""))
+        self.send_header(
+            "Content-Type",
+            content_type + ("; charset=utf-8" if "json" in content_type or "html" in content_type else ""),
+        )
         self.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -383,13 +393,15 @@ class _KustoHandler(_Handler):
     _record: Received | None = None
     _started = 0.0
 
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
+    def _send(
+        self, status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
         if self._record is not None:
             self._record.status = status  # recorded before the client can see the answer
             self._record.seconds = time.perf_counter() - self._started
         super()._send(status, body, headers, content_type)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         parsed = urlparse(self.path)
         if parsed.path == "/v1/rest/auth/metadata":
             self._send(
@@ -430,13 +442,16 @@ class _KustoHandler(_Handler):
             },
         )
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         standin = self.standin
         self._started = time.perf_counter()
         parsed = urlparse(self.path)
         body = self._body()
         if parsed.path != standin.base_path + "/v2/rest/query":
-            self._send(404, {"error": {"code": "NotFound", "message": f"The requested endpoint '{parsed.path}' does not exist."}})
+            self._send(
+                404,
+                {"error": {"code": "NotFound", "message": f"The requested endpoint '{parsed.path}' does not exist."}},
+            )
             return
         try:
             request = json.loads(body or b"{}")
@@ -500,30 +515,65 @@ class _KustoHandler(_Handler):
         delay = standin.delay_seconds + (3600.0 if action == "timeout" else 0.0)
         if delay > timeout:
             time.sleep(timeout)
-            self._send(504, _one_api("GatewayTimeout", "Gateway timeout", "Query is expired: it ran longer than servertimeout."))
+            self._send(
+                504,
+                _one_api("GatewayTimeout", "Gateway timeout", "Query is expired: it ran longer than servertimeout."),
+            )
             return 504
         if delay:
             time.sleep(delay)
         if record.parameters and not standin.accept_parameters:
-            self._send(400, _one_api("BadArgumentError", "The request had some invalid properties", "Query parameters are not supported."))
+            self._send(
+                400,
+                _one_api(
+                    "BadArgumentError", "The request had some invalid properties", "Query parameters are not supported."
+                ),
+            )
             return 400
         try:
             columns, rows = standin.run_kql(record.csl, record.parameters)
         except _ParameterProblem as exc:
-            self._send(400, _one_api("General_BadRequest", "Request is invalid and cannot be executed.", str(exc), "Kusto.Data.Exceptions.SyntaxException"))
+            self._send(
+                400,
+                _one_api(
+                    "General_BadRequest",
+                    "Request is invalid and cannot be executed.",
+                    str(exc),
+                    "Kusto.Data.Exceptions.SyntaxException",
+                ),
+            )
             return 400
         except duckdb.CatalogException as exc:
             missing = _MISSING_TABLE.search(str(exc))
             if missing:
                 name = missing.group(1)
-                message = f"Semantic error: SEM0100: 'table' operator: Failed to resolve table or column expression named '{name}'"
+                message = (
+                    f"Semantic error: SEM0100: 'table' operator: "
+                    f"Failed to resolve table or column expression named '{name}'"
+                )
             else:
                 message = f"Semantic error: {str(exc).splitlines()[0]}"
-            self._send(400, _one_api("General_BadRequest", "Request is invalid and cannot be executed.", message, "Kusto.Data.Exceptions.SemanticException"))
+            self._send(
+                400,
+                _one_api(
+                    "General_BadRequest",
+                    "Request is invalid and cannot be executed.",
+                    message,
+                    "Kusto.Data.Exceptions.SemanticException",
+                ),
+            )
             return 400
         except (duckdb_kql.KqlError, duckdb.Error, AssertionError) as exc:
             message = f"Syntax error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            self._send(400, _one_api("General_BadRequest", "Request is invalid and cannot be executed.", message, "Kusto.Data.Exceptions.SyntaxException"))
+            self._send(
+                400,
+                _one_api(
+                    "General_BadRequest",
+                    "Request is invalid and cannot be executed.",
+                    message,
+                    "Kusto.Data.Exceptions.SyntaxException",
+                ),
+            )
             return 400
         self._send(200, _frames(record, columns, rows, standin))
         return 200
@@ -532,7 +582,7 @@ class _KustoHandler(_Handler):
 class _IdpHandler(_Handler):
     """Just enough of an OAuth2/OIDC provider for MSAL's real flows."""
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         standin = self.standin
         parsed = urlparse(self.path)
         parts = parsed.path.strip("/").split("/")
@@ -568,7 +618,7 @@ class _IdpHandler(_Handler):
             return
         self._send(404, {"error": "not_found"})
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         standin = self.standin
         parsed = urlparse(self.path)
         form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
@@ -602,7 +652,9 @@ class _IdpHandler(_Handler):
                 known = standin._issued.codes.pop(code, None)
                 nonce = standin._issued.nonces.pop(code, "")
             if known is None:
-                self._send(400, {"error": "invalid_grant", "error_description": "AADSTS70000: the code is unknown or used."})
+                self._send(
+                    400, {"error": "invalid_grant", "error_description": "AADSTS70000: the code is unknown or used."}
+                )
                 return
             self._send(200, standin._mint(client_id, user=True, scope=scope, nonce=nonce))
             return
@@ -610,7 +662,13 @@ class _IdpHandler(_Handler):
             with standin._lock:
                 known = standin._issued.refresh.pop(form.get("refresh_token", ""), None)
             if known is None:
-                self._send(400, {"error": "invalid_grant", "error_description": "AADSTS700082: the refresh token has expired or was revoked."})
+                self._send(
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "AADSTS700082: the refresh token has expired or was revoked.",
+                    },
+                )
                 return
             self._send(200, standin._mint(client_id, user=True, scope=scope))
             return
@@ -618,10 +676,19 @@ class _IdpHandler(_Handler):
             assertion = form.get("client_assertion")
             if assertion is not None:
                 if _assertion_thumbprint(assertion) not in standin.certificate_thumbprints:
-                    self._send(401, {"error": "invalid_client", "error_description": "AADSTS700027: the certificate is not registered for this app."})
+                    self._send(
+                        401,
+                        {
+                            "error": "invalid_client",
+                            "error_description": "AADSTS700027: the certificate is not registered for this app.",
+                        },
+                    )
                     return
             elif form.get("client_secret") != standin.client_secret:
-                self._send(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
+                self._send(
+                    401,
+                    {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."},
+                )
                 return
             self._send(200, standin._mint(client_id, user=False, scope=scope))
             return
@@ -631,7 +698,9 @@ class _IdpHandler(_Handler):
 # -- the v2 response ---------------------------------------------------------------------------
 
 
-def _frames(record: Received, columns: list[dict[str, str]], rows: list[list[Any]], standin: StandinKusto) -> list[dict[str, Any]]:
+def _frames(
+    record: Received, columns: list[dict[str, str]], rows: list[list[Any]], standin: StandinKusto
+) -> list[dict[str, Any]]:
     """The v2 frame list for one answer, truncated and flagged the way the service does it."""
     defer = bool(record.options.get("deferpartialqueryfailures")) and standin.honour_defer
     progressive = bool(record.options.get("results_progressive_enabled"))
@@ -644,12 +713,25 @@ def _frames(record: Received, columns: list[dict[str, str]], rows: list[list[Any
         "code": "LimitsExceeded",
         "message": "Request is invalid and cannot be executed.",
         "@type": "Kusto.Data.Exceptions.KustoServicePartialQueryFailureLimitsExceededException",
-        "@message": f"Query execution has exceeded the allowed limits (80DA0003): the results of this query exceed the set limit of {limit} records.",
-        "@context": {"timestamp": _kusto_time(dt.datetime.now(dt.timezone.utc)), "clientRequestId": crid, "activityId": activity},
+        "@message": (
+            f"Query execution has exceeded the allowed limits (80DA0003): "
+            f"the results of this query exceed the set limit of {limit} records."
+        ),
+        "@context": {
+            "timestamp": _kusto_time(dt.datetime.now(dt.UTC)),
+            "clientRequestId": crid,
+            "activityId": activity,
+        },
         "@permanent": False,
     }
     frames: list[dict[str, Any]] = [
-        {"FrameType": "DataSetHeader", "IsProgressive": progressive, "Version": "v2.0", "IsFragmented": progressive, "ErrorReportingPlacement": "InData"},
+        {
+            "FrameType": "DataSetHeader",
+            "IsProgressive": progressive,
+            "Version": "v2.0",
+            "IsFragmented": progressive,
+            "ErrorReportingPlacement": "InData",
+        },
         {
             "FrameType": "DataTable",
             "TableId": 0,
@@ -660,27 +742,118 @@ def _frames(record: Received, columns: list[dict[str, str]], rows: list[list[Any
                 {"ColumnName": "Key", "ColumnType": "string"},
                 {"ColumnName": "Value", "ColumnType": "dynamic"},
             ],
-            "Rows": [[1, "Visualization", json.dumps({"Visualization": None, "Title": None, "Accumulate": False, "IsQuerySorted": False, "Kind": None})]],
+            "Rows": [
+                [
+                    1,
+                    "Visualization",
+                    json.dumps(
+                        {
+                            "Visualization": None,
+                            "Title": None,
+                            "Accumulate": False,
+                            "IsQuerySorted": False,
+                            "Kind": None,
+                        }
+                    ),
+                ]
+            ],
         },
     ]
     primary_rows: list[Any] = list(kept)
     if truncated and not defer:
         primary_rows.append({"OneApiErrors": [{"error": error}]})
     if progressive:
-        frames.append({"FrameType": "TableHeader", "TableId": 1, "TableKind": "PrimaryResult", "TableName": "PrimaryResult", "Columns": columns})
+        frames.append(
+            {
+                "FrameType": "TableHeader",
+                "TableId": 1,
+                "TableKind": "PrimaryResult",
+                "TableName": "PrimaryResult",
+                "Columns": columns,
+            }
+        )
         for start in range(0, len(primary_rows), 1000):
-            frames.append({"FrameType": "TableFragment", "TableFragmentType": "DataAppend", "TableId": 1, "Rows": primary_rows[start : start + 1000]})
+            frames.append(
+                {
+                    "FrameType": "TableFragment",
+                    "TableFragmentType": "DataAppend",
+                    "TableId": 1,
+                    "Rows": primary_rows[start : start + 1000],
+                }
+            )
         frames.append({"FrameType": "TableCompletion", "TableId": 1, "RowCount": len(kept)})
     else:
-        frames.append({"FrameType": "DataTable", "TableId": 1, "TableKind": "PrimaryResult", "TableName": "PrimaryResult", "Columns": columns, "Rows": primary_rows})
-    stamp = _kusto_time(dt.datetime.now(dt.timezone.utc))
+        frames.append(
+            {
+                "FrameType": "DataTable",
+                "TableId": 1,
+                "TableKind": "PrimaryResult",
+                "TableName": "PrimaryResult",
+                "Columns": columns,
+                "Rows": primary_rows,
+            }
+        )
+    stamp = _kusto_time(dt.datetime.now(dt.UTC))
     status_rows: list[list[Any]] = []
     if truncated:
-        text = f"Query result set has exceeded the internal record count limit {limit} (E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"
-        status_rows.append([stamp, crid, activity, activity, activity, 2, "Error", -2133196797, "Query result set too large (E_QUERY_RESULT_SET_TOO_LARGE). (-2133196797)", 1, "QueryLimitsExceeded", json.dumps({"Count": 1, "Text": text})])
+        text = (
+            f"Query result set has exceeded the internal record count limit {limit} "
+            f"(E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"
+        )
+        status_rows.append(
+            [
+                stamp,
+                crid,
+                activity,
+                activity,
+                activity,
+                2,
+                "Error",
+                -2133196797,
+                "Query result set too large (E_QUERY_RESULT_SET_TOO_LARGE). (-2133196797)",
+                1,
+                "QueryLimitsExceeded",
+                json.dumps({"Count": 1, "Text": text}),
+            ]
+        )
     else:
-        status_rows.append([stamp, crid, activity, activity, activity, 4, "Info", 0, "S_OK (0)", 4, "QueryInfo", json.dumps({"Count": 1, "Text": "Query completed successfully"})])
-    status_rows.append([stamp, crid, activity, activity, activity, 6, "Stats", 0, "S_OK (0)", 0, "QueryResourceConsumption", json.dumps({"ExecutionTime": 0.0, "dataset_statistics": [{"table_row_count": len(kept), "table_size": len(json.dumps(kept))}]})])
+        status_rows.append(
+            [
+                stamp,
+                crid,
+                activity,
+                activity,
+                activity,
+                4,
+                "Info",
+                0,
+                "S_OK (0)",
+                4,
+                "QueryInfo",
+                json.dumps({"Count": 1, "Text": "Query completed successfully"}),
+            ]
+        )
+    status_rows.append(
+        [
+            stamp,
+            crid,
+            activity,
+            activity,
+            activity,
+            6,
+            "Stats",
+            0,
+            "S_OK (0)",
+            0,
+            "QueryResourceConsumption",
+            json.dumps(
+                {
+                    "ExecutionTime": 0.0,
+                    "dataset_statistics": [{"table_row_count": len(kept), "table_size": len(json.dumps(kept))}],
+                }
+            ),
+        ]
+    )
     frames.append(
         {
             "FrameType": "DataTable",
@@ -718,7 +891,7 @@ def _one_api(code: str, message: str, detail: str | None = None, kind: str | Non
             "message": message,
             "@type": kind or f"Kusto.Data.Exceptions.{code}Exception",
             "@message": detail or message,
-            "@context": {"timestamp": _kusto_time(dt.datetime.now(dt.timezone.utc)), "activityId": str(uuid.uuid4())},
+            "@context": {"timestamp": _kusto_time(dt.datetime.now(dt.UTC)), "activityId": str(uuid.uuid4())},
             "@permanent": code not in ("TooManyRequests", "ServiceUnavailable", "GatewayTimeout"),
         }
     }
@@ -733,7 +906,7 @@ def _kusto_type(duck_type: str) -> str:
 
 
 def _kusto_time(value: dt.datetime) -> str:
-    value = value.astimezone(dt.timezone.utc)
+    value = value.astimezone(dt.UTC)
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
     if value.microsecond:
         text += f".{value.microsecond:06d}0"
@@ -746,7 +919,7 @@ def _json_value(value: Any, kind: str) -> Any:
         return None
     if kind == "datetime":
         if isinstance(value, dt.datetime):
-            return _kusto_time(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
+            return _kusto_time(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
         if isinstance(value, dt.date):
             return f"{value.isoformat()}T00:00:00Z"
     if kind == "dynamic":
@@ -764,7 +937,11 @@ def _json_value(value: Any, kind: str) -> Any:
         hours, rest = divmod(rest, 36_000_000_000)
         minutes, rest = divmod(rest, 600_000_000)
         seconds, fraction = divmod(rest, 10_000_000)
-        return f"{sign}{days}.{hours:02d}:{minutes:02d}:{seconds:02d}.{fraction:07d}" if days else f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}.{fraction:07d}"
+        return (
+            f"{sign}{days}.{hours:02d}:{minutes:02d}:{seconds:02d}.{fraction:07d}"
+            if days
+            else f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}.{fraction:07d}"
+        )
     if kind == "real":
         number = float(value)
         if math.isnan(number):
@@ -786,7 +963,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dt.datetime):
-        return _kusto_time(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
+        return _kusto_time(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
     if isinstance(value, dt.timedelta):
         return _json_value(value, "timespan")
     if isinstance(value, float):
@@ -840,14 +1017,23 @@ def _parse_literal(name: str, kql_type: str, text: str) -> Any:
             match = re.fullmatch(r"(\d+)(microseconds|ms|s|m|h|d)", inner)
             if not match:
                 raise ValueError(inner)
-            unit = {"microseconds": "microseconds", "ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+            unit = {
+                "microseconds": "microseconds",
+                "ms": "milliseconds",
+                "s": "seconds",
+                "m": "minutes",
+                "h": "hours",
+                "d": "days",
+            }[match.group(2)]
             return dt.timedelta(**{unit: int(match.group(1))})
         if kql_type == "dynamic":
             return json.loads(inner)
         if kql_type == "guid":
             return str(uuid.UUID(inner))
     except (ValueError, KeyError) as exc:
-        raise _ParameterProblem(f"Query parameter '{name}' of type {kql_type} could not be parsed from {text!r}") from exc
+        raise _ParameterProblem(
+            f"Query parameter '{name}' of type {kql_type} could not be parsed from {text!r}"
+        ) from exc
     raise _ParameterProblem(f"Query parameter '{name}': unsupported type {kql_type}")
 
 
@@ -893,7 +1079,7 @@ def _make_tls(folder: Path) -> tuple[str, str, str]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kitlib stand-in CA")])
     ca_cert = (
@@ -905,9 +1091,7 @@ def _make_tls(folder: Path) -> tuple[str, str, str]:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -920,7 +1104,10 @@ def _make_tls(folder: Path) -> tuple[str, str, str]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
@@ -1007,8 +1194,10 @@ def browse(url: str, ca_file: str) -> None:
         return
 
     class _Form(html.parser.HTMLParser):
-        action = ""
-        fields: dict[str, str] = {}
+        def __init__(self) -> None:
+            super().__init__()
+            self.action = ""
+            self.fields: dict[str, str] = {}
 
         def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
             values = dict(attrs)
@@ -1046,7 +1235,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     standin = StandinKusto(args.workspace, database=args.database, flavour=args.flavour, max_lifetime=args.lifetime)
     standin.start()
-    print(json.dumps({"url": standin.url, "database": standin.database, "idp": standin.idp, "ca_file": standin.ca_file, "tenant_id": standin.tenant_id}), flush=True)
+    print(
+        json.dumps(
+            {
+                "url": standin.url,
+                "database": standin.database,
+                "idp": standin.idp,
+                "ca_file": standin.ca_file,
+                "tenant_id": standin.tenant_id,
+            }
+        ),
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: standin.stop())
     try:
         standin.stopped.wait()
@@ -1057,4 +1257,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

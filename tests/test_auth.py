@@ -16,8 +16,8 @@ import stat
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from standin_kusto import CLIENT_APP_ID, USER, StandinKusto, write_sample_workspace
@@ -37,7 +37,7 @@ from kitlib.config import AuthSettings
 from kitlib.errors import AuthError, ConfigError
 from kitlib.live import KustoBackend, LiveOptions
 
-NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 TESTS = Path(__file__).resolve().parent
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -78,7 +78,9 @@ def test_scope_authority_and_client_come_from_the_service_metadata(standin: Stan
     assert service.authority_host == standin.idp
     assert service.scope == "https://kusto.standin.example/.default"
     assert service.client_id == CLIENT_APP_ID
-    pinned = resolve_service(standin.url, AuthSettings(mode="device_code", scope="https://api.example/.default", client_id="my-app"))
+    pinned = resolve_service(
+        standin.url, AuthSettings(mode="device_code", scope="https://api.example/.default", client_id="my-app")
+    )
     assert (pinned.scope, pinned.client_id) == ("https://api.example/.default", "my-app")
 
 
@@ -100,7 +102,7 @@ def test_login_primes_a_persistent_cache_that_a_new_process_uses_without_prompti
     assert standin.grants == [DEVICE_GRANT]
     # A scheduled run is a new process: it must get its token from the cache, silently.
     script = textwrap.dedent(
-        f"""
+        """
         import datetime as dt, sys
         from kitlib.connect import connect
         from kitlib.run import run_query
@@ -110,7 +112,9 @@ def test_login_primes_a_persistent_cache_that_a_new_process_uses_without_prompti
         """
     )
     env = {**os.environ, "KITLIB_CONFIG": str(config), "REQUESTS_CA_BUNDLE": standin.ca_file}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.strip()) > 0
     assert standin.grants == [DEVICE_GRANT]  # no second sign-in, not even a refresh
@@ -119,7 +123,10 @@ def test_login_primes_a_persistent_cache_that_a_new_process_uses_without_prompti
 
 def test_a_workspace_nobody_signed_in_for_says_how_to_sign_in(standin: StandinKusto, tmp_path: Path) -> None:
     provider = build_provider(device_settings(standin, tmp_path / "empty.bin"), standin.url, "standin")
-    with pytest.raises(AuthError, match="not signed in for this workspace \\(device_code\\); run: kitlib auth login --workspace standin"):
+    with pytest.raises(
+        AuthError,
+        match="not signed in for this workspace \\(device_code\\); run: kitlib auth login --workspace standin",
+    ):
         provider()
     assert standin.grants == []
 
@@ -141,7 +148,7 @@ def test_a_revoked_refresh_token_asks_for_a_new_sign_in(standin: StandinKusto, t
     provider = build_provider(device_settings(standin, tmp_path / "c.bin"), standin.url, "standin")
     provider.login(prompt=lambda message: None)
     standin._issued.refresh.clear()  # an administrator revoked the sessions
-    with pytest.raises(AuthError, match="invalid_grant.*sign in again with: kitlib auth login --workspace standin"):
+    with pytest.raises(AuthError, match=r"invalid_grant.*sign in again with: kitlib auth login --workspace standin"):
         provider()
 
 
@@ -160,16 +167,24 @@ def test_interactive_browser_sign_in_completes_through_the_redirect(standin: Sta
         """
     )
     env = {**os.environ, "BROWSER": str(browser), "REQUESTS_CA_BUNDLE": standin.ca_file, "PYTHONPATH": str(TESTS)}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == USER
     assert standin.grants == ["authorization_code"]
-    provider = build_provider(AuthSettings(mode="interactive", tenant_id=standin.tenant_id, token_cache=str(cache)), standin.url)
+    provider = build_provider(
+        AuthSettings(mode="interactive", tenant_id=standin.tenant_id, token_cache=str(cache)), standin.url
+    )
     assert provider.account_name() == USER and provider()  # the cache file serves later runs
 
 
-def test_service_principal_secret_comes_from_the_named_environment_variable(standin: StandinKusto, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = AuthSettings(mode="client_secret", tenant_id=standin.tenant_id, client_id="sp-app", client_secret_env="KITLIB_TEST_SP_SECRET")
+def test_service_principal_secret_comes_from_the_named_environment_variable(
+    standin: StandinKusto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = AuthSettings(
+        mode="client_secret", tenant_id=standin.tenant_id, client_id="sp-app", client_secret_env="KITLIB_TEST_SP_SECRET"
+    )
     provider = build_provider(settings, standin.url)
     assert isinstance(provider, ConfidentialClientProvider)
     with pytest.raises(ConfigError, match="KITLIB_TEST_SP_SECRET is not set"):
@@ -194,19 +209,34 @@ def test_service_principal_certificate_signs_a_client_assertion(standin: Standin
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kitlib-sp")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
     pem = tmp_path / "sp.pem"
     pem.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw"))
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
+        )
         + cert.public_bytes(serialization.Encoding.PEM)
     )
-    settings = AuthSettings(mode="certificate", tenant_id=standin.tenant_id, client_id="sp-app", certificate_path=pem, certificate_password_env="KITLIB_TEST_CERT_PW")
-    provider = ConfidentialClientProvider(settings, resolve_service(standin.url, settings), environ={"KITLIB_TEST_CERT_PW": "pw"})
+    settings = AuthSettings(
+        mode="certificate",
+        tenant_id=standin.tenant_id,
+        client_id="sp-app",
+        certificate_path=pem,
+        certificate_password_env="KITLIB_TEST_CERT_PW",
+    )
+    provider = ConfidentialClientProvider(
+        settings, resolve_service(standin.url, settings), environ={"KITLIB_TEST_CERT_PW": "pw"}
+    )
     with pytest.raises(AuthError, match="AADSTS700027"):
         provider()
     standin.certificate_thumbprints.add(cert.fingerprint(hashes.SHA1()).hex().upper())
@@ -227,7 +257,9 @@ def test_managed_identity_uses_the_platform_endpoint(standin: StandinKusto, monk
     assert standin.grants == ["managed_identity"]
 
 
-def test_managed_identity_where_there_is_none_is_a_clear_error(standin: StandinKusto, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_managed_identity_where_there_is_none_is_a_clear_error(
+    standin: StandinKusto, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IDENTITY_ENDPOINT", standin.msi_endpoint)
     monkeypatch.setenv("IDENTITY_HEADER", "not-the-header")
     provider = build_provider(AuthSettings(mode="managed_identity"), standin.url)
@@ -239,7 +271,7 @@ def test_managed_identity_where_there_is_none_is_a_clear_error(standin: StandinK
 def test_azure_cli_mode_without_the_cli_says_how_to_get_it(standin: StandinKusto) -> None:
     provider = build_provider(AuthSettings(mode="azcli"), standin.url)
     assert isinstance(provider, AzureCliProvider)
-    with pytest.raises(AuthError, match="Azure CLI sign-in is not available.*az login"):
+    with pytest.raises(AuthError, match=r"Azure CLI sign-in is not available.*az login"):
         provider()
 
 

@@ -44,7 +44,9 @@ def write(folder: Path, text: str, name: str = "kitlib.toml") -> Path:
     return path
 
 
-def test_log_analytics_workspace_resolves_to_the_adx_proxy_url_with_the_workspace_name_as_database(tmp_path: Path) -> None:
+def test_log_analytics_workspace_resolves_to_the_adx_proxy_url_with_the_workspace_name_as_database(
+    tmp_path: Path,
+) -> None:
     config = load_config(write(tmp_path, LA))
     prod = config.workspace("prod")
     assert prod.url == (
@@ -84,7 +86,11 @@ endpoint = "https://adx.monitor.azure.us"
 
 @pytest.mark.parametrize("key", ["client_secret", "password", "access_token", "certificate_password"])
 def test_a_literal_secret_in_the_file_is_refused(tmp_path: Path, key: str) -> None:
-    text = LA + f'\n[workspaces.leaky]\nkind = "adx"\ncluster = "https://c.kusto.windows.net"\ndatabase = "d"\n{key} = "hunter2"\n'
+    text = (
+        LA
+        + '\n[workspaces.leaky]\nkind = "adx"\ncluster = "https://c.kusto.windows.net"\n'
+        + f'database = "d"\n{key} = "hunter2"\n'
+    )
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, text))
     assert key in str(err.value) and "environment variable" in str(err.value)
@@ -106,7 +112,10 @@ def test_unknown_key_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
         ('kind = "adx"\ncluster = "https://c"\ndatabase = "d"\nauth = "password"', "choose one of"),
         ('kind = "adx"\ncluster = "https://c"\ndatabase = "d"\nauth = "client_secret"', "needs tenant_id, client_id"),
         ('kind = "adx"\ncluster = "https://c"\ndatabase = "d"\nserver_timeout = "-5m"', "server_timeout"),
-        ('kind = "adx"\ncluster = "https://c"\ndatabase = "d"\nclient_secret_env = "not a name"', "environment variable"),
+        (
+            'kind = "adx"\ncluster = "https://c"\ndatabase = "d"\nclient_secret_env = "not a name"',
+            "environment variable",
+        ),
         ('kind = "cosmos"', "choose one of"),
     ],
 )

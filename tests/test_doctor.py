@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pytest
@@ -17,7 +17,7 @@ from kitlib.doctor import diagnose, doctor
 from kitlib.live import KustoBackend, LiveOptions
 from kitlib.local import LocalBackend
 
-NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 
 
 def catalog(tmp_path: Path) -> list[Query]:
@@ -25,7 +25,10 @@ def catalog(tmp_path: Path) -> list[Query]:
     the non-interactive table if it is there."""
     texts = {
         "writes_and_devices": "// tables: AzureActivity, SigninLogs\nSigninLogs | project DeviceDetail | take 1",
-        "silent_signins": "// tables: AzureActivity\n// optional_tables: AADNonInteractiveUserSignInLogs\nAADNonInteractiveUserSignInLogs | count",
+        "silent_signins": (
+            "// tables: AzureActivity\n// optional_tables: AADNonInteractiveUserSignInLogs\n"
+            "AADNonInteractiveUserSignInLogs | count"
+        ),
     }
     queries = []
     for name, body in texts.items():
@@ -72,9 +75,15 @@ def test_counts_and_extent_match_the_data(local: LocalBackend, workspace: Path, 
     assert check.type_mismatches == () and check.missing_columns == ()
 
 
-def test_missing_non_interactive_sign_ins_is_explained_with_the_diagnostic_setting(local: LocalBackend, tmp_path: Path) -> None:
+def test_missing_non_interactive_sign_ins_is_explained_with_the_diagnostic_setting(
+    local: LocalBackend, tmp_path: Path
+) -> None:
     report = diagnose(local, now=NOW, lookback=dt.timedelta(days=7), queries=catalog(tmp_path))
-    assert report.missing_tables == ["AADNonInteractiveUserSignInLogs", "AADServicePrincipalSignInLogs", "AADManagedIdentitySignInLogs"]
+    assert report.missing_tables == [
+        "AADNonInteractiveUserSignInLogs",
+        "AADServicePrincipalSignInLogs",
+        "AADManagedIdentitySignInLogs",
+    ]
     (finding,) = report.table("AADNonInteractiveUserSignInLogs").findings
     assert finding.level == "warning"  # only an optional table for the queries given
     assert "Most Azure CLI and PowerShell token traffic for ARM lands here" in finding.message
@@ -86,7 +95,9 @@ def test_missing_non_interactive_sign_ins_is_explained_with_the_diagnostic_setti
     assert "AADNonInteractiveUserSignInLogs: MISSING" in report.text
 
 
-def test_missing_azure_activity_is_a_problem_that_says_how_to_export_the_activity_log(workspace: Path, tmp_path: Path) -> None:
+def test_missing_azure_activity_is_a_problem_that_says_how_to_export_the_activity_log(
+    workspace: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "no-activity"
     folder.mkdir()
     shutil.copy(workspace / "SigninLogs.parquet", folder)
@@ -130,7 +141,9 @@ def test_a_column_whose_type_differs_from_the_registry_is_reported(standin: Stan
     assert not report.ok
 
 
-def test_doctor_opens_a_configured_live_workspace_by_name(standin: StandinKusto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_opens_a_configured_live_workspace_by_name(
+    standin: StandinKusto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IDENTITY_ENDPOINT", standin.msi_endpoint)
     monkeypatch.setenv("IDENTITY_HEADER", standin.identity_header)
     config = tmp_path / "kitlib.toml"

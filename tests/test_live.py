@@ -7,11 +7,12 @@ engine, with a token callback in the path: nothing in the client is mocked.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pytest
@@ -32,7 +33,7 @@ from kitlib.errors import (
 from kitlib.live import KustoBackend, LiveOptions, result_frame, time_slices
 from kitlib.local import LocalBackend
 
-NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}
 
 
@@ -80,7 +81,9 @@ def static_token(server: StandinKusto) -> str:
 def backend(server: StandinKusto, provider: object, **options: object) -> KustoBackend:
     mode = "let" if server.flavour == "log_analytics" else "request"
     merged = {"param_mode": mode, **FAST, **options}
-    return KustoBackend(server.url, server.database, provider, kind=server.flavour, options=LiveOptions(**merged), now=NOW)  # type: ignore[arg-type]
+    return KustoBackend(
+        server.url, server.database, provider, kind=server.flavour, options=LiveOptions(**merged), now=NOW
+    )  # type: ignore[arg-type]
 
 
 def kql(tmp_path: Path, name: str, body: str, header: str = "// tables: AzureActivity") -> Query:
@@ -113,9 +116,13 @@ def test_log_analytics_result_equals_the_local_engine_and_the_request_is_let_bou
     assert sent.options["deferpartialqueryfailures"] is True
     assert sent.options["servertimeout"] == "0:10:00"
     assert sent.parameters == {}
-    assert "declare query_parameters" not in sent.csl and "let start = datetime(2026-11-22T00:00:00.000000Z);" in sent.csl
+    assert (
+        "declare query_parameters" not in sent.csl and "let start = datetime(2026-11-22T00:00:00.000000Z);" in sent.csl
+    )
     assert sent.token_id == token_fingerprint(provider())
-    assert sent.application == "kitlib" and sent.client_request_id.startswith(f"kitlib;{live.run_id};arm_writes_mfa_daily;")
+    assert sent.application == "kitlib" and sent.client_request_id.startswith(
+        f"kitlib;{live.run_id};arm_writes_mfa_daily;"
+    )
 
 
 def test_adx_sends_request_parameters_and_the_query_unchanged(adx: StandinKusto, local: LocalBackend) -> None:
@@ -126,17 +133,23 @@ def test_adx_sends_request_parameters_and_the_query_unchanged(adx: StandinKusto,
     pd.testing.assert_frame_equal(result.frame, local.run(query, WINDOW).frame)
     sent = adx.queries()[-1]
     assert sent.path == "/v2/rest/query" and sent.database == "SignIns"
-    assert sent.parameters == {"start": "datetime(2026-11-22T00:00:00.000000Z)", "end": "datetime(2026-11-27T00:00:00.000000Z)"}
+    assert sent.parameters == {
+        "start": "datetime(2026-11-22T00:00:00.000000Z)",
+        "end": "datetime(2026-11-27T00:00:00.000000Z)",
+    }
     assert "declare query_parameters(start:datetime, end:datetime);" in sent.csl
 
 
-def test_typed_columns_come_back_with_the_local_engine_dtypes(standin: StandinKusto, local: LocalBackend, tmp_path: Path) -> None:
+def test_typed_columns_come_back_with_the_local_engine_dtypes(
+    standin: StandinKusto, local: LocalBackend, tmp_path: Path
+) -> None:
     query = kql(
         tmp_path,
         "typed_columns",
         "declare query_parameters(start:datetime, end:datetime);\n"
         "SigninLogs | where TimeGenerated >= start and TimeGenerated < end\n"
-        "| extend Os = tostring(DeviceDetail.operatingSystem), Hour = datetime_part('hour', TimeGenerated), Ratio = 1.5 * 2\n"
+        "| extend Os = tostring(DeviceDetail.operatingSystem), Hour = datetime_part('hour', TimeGenerated)\n"
+        "| extend Ratio = 1.5 * 2\n"
         "| project TimeGenerated, UserPrincipalName, IsInteractive, DeviceDetail, Os, Hour, Ratio, DurationMs\n"
         "| order by TimeGenerated asc | take 5",
         "// tables: SigninLogs",
@@ -146,7 +159,10 @@ def test_typed_columns_come_back_with_the_local_engine_dtypes(standin: StandinKu
     result = live.run(query, WINDOW).frame
     expected = local.run(query, WINDOW).frame
     pd.testing.assert_frame_equal(result, expected)
-    assert isinstance(result["DeviceDetail"].iloc[0], dict) and result["DeviceDetail"].iloc[0]["operatingSystem"] == "Windows 10"
+    assert (
+        isinstance(result["DeviceDetail"].iloc[0], dict)
+        and result["DeviceDetail"].iloc[0]["operatingSystem"] == "Windows 10"
+    )
     assert str(result["TimeGenerated"].dtype) == "datetime64[ns, UTC]"
     assert result["DurationMs"].isna().all()  # absent from the files: a typed null column on both
 
@@ -154,8 +170,19 @@ def test_typed_columns_come_back_with_the_local_engine_dtypes(standin: StandinKu
 def test_result_frame_handles_empty_results_and_service_spellings_of_special_values() -> None:
     from azure.kusto.data._models import KustoResultColumn
 
-    columns = [KustoResultColumn({"ColumnName": n, "ColumnType": t}, i) for i, (n, t) in enumerate([("When", "datetime"), ("N", "long"), ("R", "real"), ("Span", "timespan"), ("Ok", "bool")])]
-    frame = result_frame(columns, [["2026-11-01T00:00:00.1234567Z", None, "NaN", "1.02:03:04.5000000", None], ["2026-11-02T00:00:00Z", 3, 2.5, "00:00:01", True]])
+    columns = [
+        KustoResultColumn({"ColumnName": n, "ColumnType": t}, i)
+        for i, (n, t) in enumerate(
+            [("When", "datetime"), ("N", "long"), ("R", "real"), ("Span", "timespan"), ("Ok", "bool")]
+        )
+    ]
+    frame = result_frame(
+        columns,
+        [
+            ["2026-11-01T00:00:00.1234567Z", None, "NaN", "1.02:03:04.5000000", None],
+            ["2026-11-02T00:00:00Z", 3, 2.5, "00:00:01", True],
+        ],
+    )
     assert str(frame["N"].dtype) == "Int64" and frame["N"].iloc[1] == 3 and pd.isna(frame["N"].iloc[0])
     assert pd.isna(frame["R"].iloc[0]) and frame["R"].iloc[1] == 2.5
     assert frame["Span"].iloc[0] == pd.Timedelta(days=1, hours=2, minutes=3, seconds=4.5)
@@ -176,7 +203,9 @@ ROWS = (
 )
 
 
-def test_truncated_result_raises_with_the_partial_rows_and_the_service_reason(standin: StandinKusto, local: LocalBackend, tmp_path: Path) -> None:
+def test_truncated_result_raises_with_the_partial_rows_and_the_service_reason(
+    standin: StandinKusto, local: LocalBackend, tmp_path: Path
+) -> None:
     query = kql(tmp_path, "activity_rows", ROWS)
     standin.truncate_rows = 25
     live = backend(standin, lambda: token)
@@ -196,17 +225,22 @@ def test_truncated_result_in_warn_mode_is_marked_incomplete_and_says_why(standin
     token = static_token(standin)
     result = live.run(query, WINDOW)
     assert not result.complete and result.rows == 10
-    assert any(w.startswith("INCOMPLETE RESULT: activity_rows: ") and "E_QUERY_RESULT_SET_TOO_LARGE" in w for w in result.warnings)
+    assert any(
+        w.startswith("INCOMPLETE RESULT: activity_rows: ") and "E_QUERY_RESULT_SET_TOO_LARGE" in w
+        for w in result.warnings
+    )
 
 
-def test_partial_failure_reported_inline_is_not_mistaken_for_a_short_result(standin: StandinKusto, tmp_path: Path) -> None:
+def test_partial_failure_reported_inline_is_not_mistaken_for_a_short_result(
+    standin: StandinKusto, tmp_path: Path
+) -> None:
     """A service that ignores deferpartialqueryfailures makes the client drop the rows: say so."""
     query = kql(tmp_path, "activity_rows", ROWS)
     standin.truncate_rows = 10
     standin.honour_defer = False
     live = backend(standin, lambda: token)
     token = static_token(standin)
-    with pytest.raises(PartialResultError, match="LimitsExceeded.*rows already sent were lost") as err:
+    with pytest.raises(PartialResultError, match=r"LimitsExceeded.*rows already sent were lost") as err:
         live.run(query, WINDOW)
     assert err.value.partial is None
 
@@ -214,7 +248,9 @@ def test_partial_failure_reported_inline_is_not_mistaken_for_a_short_result(stan
 # -- transient failures ---------------------------------------------------------------------------
 
 
-def test_throttling_is_retried_with_backoff_then_succeeds(standin: StandinKusto, local: LocalBackend, caplog: pytest.LogCaptureFixture) -> None:
+def test_throttling_is_retried_with_backoff_then_succeeds(
+    standin: StandinKusto, local: LocalBackend, caplog: pytest.LogCaptureFixture
+) -> None:
     standin.queue("throttle", "throttle")
     live = backend(standin, lambda: token, max_attempts=4)
     token = static_token(standin)
@@ -273,7 +309,7 @@ def test_a_token_refused_again_after_refresh_is_a_clear_auth_error(standin: Stan
     provider = signed_in(standin, tmp_path)
     standin.deny_all = True
     live = backend(standin, provider)
-    with pytest.raises(AuthError, match="refused the token \\(401\\) even after a refresh.*Log Analytics Reader"):
+    with pytest.raises(AuthError, match=r"refused the token \(401\) even after a refresh.*Log Analytics Reader"):
         live.run(get_query("arm_writes_mfa_daily"), WINDOW)
     assert [r.status for r in standin.queries()] == [401, 401]
     assert provider.refreshes == 1
@@ -284,7 +320,7 @@ def test_a_query_past_the_server_timeout_fails_with_a_timeout_error(standin: Sta
     live = backend(standin, lambda: token, server_timeout=dt.timedelta(seconds=1))
     token = static_token(standin)
     started = time.perf_counter()
-    with pytest.raises(QueryTimeoutError, match="server_timeout 0:00:01.*split the window"):
+    with pytest.raises(QueryTimeoutError, match=r"server_timeout 0:00:01.*split the window"):
         live.run(get_query("arm_writes_mfa_daily"), WINDOW)
     assert 0.9 <= time.perf_counter() - started < 10
     assert standin.queries()[0].options["servertimeout"] == "0:00:01"
@@ -296,7 +332,7 @@ def test_an_unreachable_service_is_a_clear_error_after_the_bounded_retries(stand
     token = static_token(standin)
     standin.stop()
     live = KustoBackend(url, standin.database, lambda: token, options=LiveOptions(max_attempts=2, **FAST))
-    with pytest.raises(QueryExecutionError, match="cannot reach .*network error on all 2 attempts"):
+    with pytest.raises(QueryExecutionError, match=r"cannot reach .*network error on all 2 attempts"):
         live.run(get_query("arm_writes_mfa_daily"), WINDOW)
 
 
@@ -311,13 +347,13 @@ def test_wrong_workspace_name_is_reported_with_the_service_message(standin: Stan
 
 
 def test_time_slices_cover_the_window_without_gaps_and_cut_at_multiples_of_the_step() -> None:
-    start = dt.datetime(2026, 11, 17, 13, 30, tzinfo=dt.timezone.utc)
-    end = dt.datetime(2026, 11, 20, 6, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 11, 17, 13, 30, tzinfo=dt.UTC)
+    end = dt.datetime(2026, 11, 20, 6, tzinfo=dt.UTC)
     slices = list(time_slices(start, end, dt.timedelta(days=1)))
-    assert slices[0] == (start, dt.datetime(2026, 11, 18, tzinfo=dt.timezone.utc))
-    assert slices[-1] == (dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc), end)
+    assert slices[0] == (start, dt.datetime(2026, 11, 18, tzinfo=dt.UTC))
+    assert slices[-1] == (dt.datetime(2026, 11, 20, tzinfo=dt.UTC), end)
     assert len(slices) == 4
-    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(slices))
 
 
 def test_a_long_window_is_split_under_the_row_limit_and_stitched_back_exactly(
@@ -340,14 +376,17 @@ def test_a_long_window_is_split_under_the_row_limit_and_stitched_back_exactly(
     assert "let end = datetime(2026-11-18T00:00:00.000000Z);" in sent[0].csl
 
 
-def test_per_day_aggregates_stitch_exactly_when_split_by_day(standin: StandinKusto, local: LocalBackend, tmp_path: Path) -> None:
+def test_per_day_aggregates_stitch_exactly_when_split_by_day(
+    standin: StandinKusto, local: LocalBackend, tmp_path: Path
+) -> None:
     query = kql(
         tmp_path,
         "writes_daily",
         "declare query_parameters(start:datetime, end:datetime);\n"
         "AzureActivity | where TimeGenerated >= start and TimeGenerated < end\n"
         '| where OperationNameValue endswith "/write"\n'
-        "| summarize Writes = count(), Operations = dcount(CorrelationId) by Day = bin(TimeGenerated, 1d), Caller = tolower(Caller)\n"
+        "| summarize Writes = count(), Operations = dcount(CorrelationId)\n"
+        "    by Day = bin(TimeGenerated, 1d), Caller = tolower(Caller)\n"
         "| order by Day asc, Caller asc",
     )
     window = {"start": NOW - dt.timedelta(days=7, hours=6), "end": NOW}
@@ -359,7 +398,9 @@ def test_per_day_aggregates_stitch_exactly_when_split_by_day(standin: StandinKus
 
 
 def test_a_query_with_an_inclusive_window_is_refused_for_splitting(standin: StandinKusto) -> None:
-    live = backend(standin, lambda: "unused", split_by=dt.timedelta(days=1), split_queries=frozenset({"arm_writes_mfa_daily"}))
+    live = backend(
+        standin, lambda: "unused", split_by=dt.timedelta(days=1), split_queries=frozenset({"arm_writes_mfa_daily"})
+    )
     with pytest.raises(QueryDefinitionError, match="half-open window"):
         live.run(get_query("arm_writes_mfa_daily"), WINDOW)
     assert standin.queries() == []
@@ -368,7 +409,9 @@ def test_a_query_with_an_inclusive_window_is_refused_for_splitting(standin: Stan
 # -- missing tables and parameters ---------------------------------------------------------------
 
 
-def test_missing_required_table_maps_the_service_error_to_missing_table_error(standin: StandinKusto, tmp_path: Path) -> None:
+def test_missing_required_table_maps_the_service_error_to_missing_table_error(
+    standin: StandinKusto, tmp_path: Path
+) -> None:
     query = kql(
         tmp_path,
         "noninteractive",
@@ -392,9 +435,12 @@ def test_missing_optional_table_is_an_empty_typed_table_with_a_warning_as_locall
         tmp_path,
         "signins_both",
         "declare query_parameters(start:datetime, end:datetime);\n"
-        "union (SigninLogs | where TimeGenerated >= start and TimeGenerated < end | project TimeGenerated, UserPrincipalName, Interactive = true),\n"
-        "      (AADNonInteractiveUserSignInLogs | where TimeGenerated >= start and TimeGenerated < end | project TimeGenerated, UserPrincipalName, Interactive = false)\n"
-        "| summarize SignIns = count(), Last = max(TimeGenerated) by UserPrincipalName, Interactive | order by UserPrincipalName asc",
+        "union (SigninLogs | where TimeGenerated >= start and TimeGenerated < end\n"
+        "       | project TimeGenerated, UserPrincipalName, Interactive = true),\n"
+        "      (AADNonInteractiveUserSignInLogs | where TimeGenerated >= start and TimeGenerated < end\n"
+        "       | project TimeGenerated, UserPrincipalName, Interactive = false)\n"
+        "| summarize SignIns = count(), Last = max(TimeGenerated) by UserPrincipalName, Interactive\n"
+        "| order by UserPrincipalName asc",
         "// tables: SigninLogs\n// optional_tables: AADNonInteractiveUserSignInLogs",
     )
     with StandinKusto(workspace, now=NOW, flavour=flavour, max_lifetime=60) as server:
@@ -410,14 +456,16 @@ HOSTILE = [
     'bob@contoso.example" or 1==1 | union SigninLogs //',
     "bob@contoso.example' or '1'=='1",
     'x"; AzureActivity | take 1000 //',
-    "back\\slash\\\"quote",
+    'back\\slash\\"quote',
     "new\nline | take 10",
     "ünïcødé | where true",
 ]
 
 
 @pytest.mark.parametrize("flavour", ["log_analytics", "adx"])
-def test_hostile_strings_stay_inert_in_both_parameter_modes(workspace: Path, local: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
+def test_hostile_strings_stay_inert_in_both_parameter_modes(
+    workspace: Path, local: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flavour: str
+) -> None:
     query = kql(
         tmp_path,
         "writes_by_caller",
@@ -428,7 +476,11 @@ def test_hostile_strings_stay_inert_in_both_parameter_modes(workspace: Path, loc
         token = static_token(server)
         live = backend(server, lambda: token)
         genuine = live.run(query, {**WINDOW, "caller": "bob@contoso.example"}).frame
-        assert genuine["Count"].iloc[0] == local.run(query, {**WINDOW, "caller": "bob@contoso.example"}).frame["Count"].iloc[0] > 0
+        assert (
+            genuine["Count"].iloc[0]
+            == local.run(query, {**WINDOW, "caller": "bob@contoso.example"}).frame["Count"].iloc[0]
+            > 0
+        )
         for value in HOSTILE:
             frame = live.run(query, {**WINDOW, "caller": value}).frame
             assert frame["Count"].tolist() == [0], value
@@ -436,7 +488,9 @@ def test_hostile_strings_stay_inert_in_both_parameter_modes(workspace: Path, loc
             assert server.queries()[-1].parameters["caller"] == HOSTILE[-1]
 
 
-def test_a_service_that_refuses_request_parameters_is_served_by_let_binding(workspace: Path, local: LocalBackend) -> None:
+def test_a_service_that_refuses_request_parameters_is_served_by_let_binding(
+    workspace: Path, local: LocalBackend
+) -> None:
     with StandinKusto(workspace, now=NOW, max_lifetime=60) as server:
         server.accept_parameters = False
         token = static_token(server)
@@ -460,7 +514,9 @@ def test_available_tables_and_schemas_come_from_the_service(standin: StandinKust
 # -- secrets -------------------------------------------------------------------------------------
 
 
-def test_no_token_reaches_the_logs_even_at_debug(standin: StandinKusto, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_token_reaches_the_logs_even_at_debug(
+    standin: StandinKusto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     standin.token_lifetime = 60  # under MSAL's 5-minute margin: every query refreshes
     with caplog.at_level(logging.DEBUG):
         provider = signed_in(standin, tmp_path)
@@ -512,10 +568,14 @@ def test_the_report_runs_unchanged_on_a_live_workspace_and_matches_the_local_run
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_file)
         login("standin", prompt=lambda message: None)
         with caplog.at_level(logging.DEBUG):
-            live = render_report("standin", tmp_path / "live", now=NOW, notebooks=["readiness_overview"], jobs=1, progress=False)
+            live = render_report(
+                "standin", tmp_path / "live", now=NOW, notebooks=["readiness_overview"], jobs=1, progress=False
+            )
         secrets = server.issued_secrets
         served = server.queries()
-    local = render_report(str(demo_workspace), tmp_path / "local", now=NOW, notebooks=["readiness_overview"], jobs=1, progress=False)
+    local = render_report(
+        str(demo_workspace), tmp_path / "local", now=NOW, notebooks=["readiness_overview"], jobs=1, progress=False
+    )
     assert live.ok, [(n.error, n.warnings) for n in live.notebooks]
     assert len(served) >= 5 and all(r.status == 200 for r in served)  # the kernel and the exports asked the service
     assert live.notebooks[0].summary == local.notebooks[0].summary
