@@ -115,6 +115,7 @@ def test_log_analytics_result_equals_the_local_engine_and_the_request_is_let_bou
     assert sent.database == "ws-standin"  # the workspace name is the database
     assert sent.options["deferpartialqueryfailures"] is True
     assert sent.options["servertimeout"] == "0:10:00"
+    assert sent.options["results_progressive_enabled"] is False  # one DataTable frame per table
     assert sent.parameters == {}
     assert (
         "declare query_parameters" not in sent.csl and "let start = datetime(2026-11-22T00:00:00.000000Z);" in sent.csl
@@ -532,6 +533,46 @@ def test_no_token_reaches_the_logs_even_at_debug(
     assert "msal" in caplog.text and "kitlib.live" in caplog.text  # DEBUG really was captured
     leaked = [s[:12] for s in secrets if s in caplog.text or s in str(err.value) or s in repr(provider)]
     assert leaked == []
+
+
+# -- the stand-in itself -------------------------------------------------------------------------
+
+
+def test_standin_speaks_progressive_frames_when_asked(standin: StandinKusto) -> None:
+    import json
+
+    import requests
+
+    token = static_token(standin)
+    body = {
+        "db": standin.database,
+        "csl": "SigninLogs | project TimeGenerated | take 3",
+        "properties": json.dumps({"Options": {"results_progressive_enabled": True}, "Parameters": {}}),
+    }
+    frames = requests.post(
+        standin.url + "/v2/rest/query", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
+    kinds = [f["FrameType"] for f in frames]
+    assert kinds == [
+        "DataSetHeader",
+        "DataTable",
+        "TableHeader",
+        "TableFragment",
+        "TableCompletion",
+        "DataTable",
+        "DataSetCompletion",
+    ]
+    assert frames[0]["IsProgressive"] is True and frames[4]["RowCount"] == 3 == len(frames[3]["Rows"])
+    assert frames[-1] == {"FrameType": "DataSetCompletion", "HasErrors": False, "Cancelled": False}
+
+
+def test_standin_stops_by_itself_after_its_lifetime(workspace: Path) -> None:
+    server = StandinKusto(workspace, now=NOW, max_lifetime=0.5).start()
+    assert server.stopped.wait(timeout=10)
+    import requests
+
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.root + "/v1/rest/auth/metadata", timeout=2)
 
 
 # -- notebooks, unchanged, on a live workspace --------------------------------------------------
