@@ -193,6 +193,17 @@ def figure_html(spec: Mapping[str, Any], div_id: str) -> str:
     )
 
 
+def _drop_repeated_title(nb: nbformat.NotebookNode, title: str) -> None:
+    """The header already shows the title: drop a leading ``# title`` line that repeats it."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.splitlines()
+        if lines and lines[0].strip() == f"# {title}":
+            cell.source = "\n".join(lines[1:]).lstrip("\n")
+        return
+
+
 @dataclass(frozen=True)
 class ExportResult:
     """Where the HTML went, how big it is, and how many figures it draws."""
@@ -253,6 +264,7 @@ def export_html(
         heading, glued.get(RUN_GLUE), generated_at=generated_at or dt.datetime.now(dt.UTC), notes=notes
     )
     nb.metadata["title"] = heading
+    _drop_repeated_title(nb, heading)
     resources = {
         "metadata": {"name": name},
         "kitlib_header": header.to_html(),

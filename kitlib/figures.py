@@ -325,3 +325,129 @@ def pie(
         )
     )
     return _layout(fig, title, height=320)
+
+
+def _top_identities(identities: pd.DataFrame, n: int) -> list[str]:
+    return identities.sort_values("automation_score", ascending=False, kind="stable")["identity"].head(n).tolist()
+
+
+def hour_grid(
+    hours: pd.DataFrame,
+    identities: pd.DataFrame,
+    *,
+    n: int = 20,
+    title: str = "When they fetch ARM tokens (UTC hour of day)",
+) -> go.Figure:
+    """Rows = the ``n`` most automation-like identities, columns = hour, colour = token requests.
+
+    ``hours`` is query ``arm_activity_hours`` (Identity, Hour, Weekend, Events): machines
+    don't sleep, people do.
+    """
+    wanted = _top_identities(identities, n)
+    part = hours[hours["Identity"].isin(wanted)]
+    if part.empty:
+        return empty(title)
+    grid = part.pivot_table(index="Identity", columns="Hour", values="Events", aggfunc="sum", fill_value=0)
+    grid = grid.reindex(index=[w for w in wanted if w in grid.index], columns=range(24), fill_value=0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.values,
+            x=list(range(24)),
+            y=[safe_text(i) for i in grid.index],
+            colorscale="Blues",
+            colorbar={"title": "requests"},
+        )
+    )
+    fig.update_xaxes(title_text="hour of day (UTC)", dtick=2)
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, height=max(300, 24 * len(grid) + 140))
+
+
+def write_minutes_strip(
+    minutes: pd.DataFrame,
+    identities: pd.DataFrame,
+    *,
+    n: int = 12,
+    title: str = "Write moments of the most automation-like identities",
+) -> go.Figure:
+    """One dot per minute with writes, one row per identity: a schedule shows as a regular comb.
+
+    ``minutes`` is query ``arm_write_minutes`` (Identity, Minutes list).
+    """
+    wanted = _top_identities(identities, n)
+    rows = minutes[minutes["Identity"].isin(wanted)]
+    points = [
+        (identity, moment)
+        for identity, values in zip(rows["Identity"], rows["Minutes"], strict=True)
+        for moment in list(values)
+    ]
+    if not points:
+        return empty(title)
+    frame = pd.DataFrame(points, columns=["identity", "minute"])
+    frame["minute"] = pd.to_datetime(frame["minute"], utc=True)
+    order = [w for w in wanted if w in set(frame["identity"])]
+    fig = go.Figure(
+        go.Scatter(
+            x=frame["minute"],
+            y=_safe_series(frame["identity"]),
+            mode="markers",
+            marker={"size": 5, "color": BAND_COLORS["likely_automation"], "opacity": 0.6},
+            hovertemplate="%{y}<br>%{x}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(categoryorder="array", categoryarray=[safe_text(o) for o in reversed(order)])
+    return _layout(fig, title, height=max(300, 30 * len(order) + 140), showlegend=False)
+
+
+def ip_spread(
+    tokens: pd.DataFrame,
+    identities: pd.DataFrame,
+    *,
+    n: int = 20,
+    title: str = "Distinct IP addresses and networks (ASNs) behind each identity's ARM tokens",
+) -> go.Figure:
+    """Grouped bars: distinct IPs and ASNs per identity; few and fixed suggests a build agent.
+
+    ``tokens`` is query ``arm_token_signins`` (Identity, Ips list, Asns list).
+    """
+    wanted = _top_identities(identities, n)
+    part = tokens[tokens["Identity"].isin(wanted)]
+    if part.empty:
+        return empty(title)
+    spread = part.groupby("Identity").agg(
+        ips=("Ips", lambda s: len({ip for v in s for ip in (list(v) if v is not None else [])})),
+        asns=("Asns", lambda s: len({a for v in s for a in (list(v) if v is not None else [])})),
+    )
+    spread = spread.reindex([w for w in wanted if w in spread.index])
+    labels = [safe_text(i) for i in spread.index]
+    fig = go.Figure()
+    fig.add_bar(y=labels, x=spread["ips"], orientation="h", name="distinct IPs", marker_color=NEUTRAL_COLOR)
+    fig.add_bar(y=labels, x=spread["asns"], orientation="h", name="distinct networks (ASN)", marker_color="#8c959f")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="count")
+    return _layout(fig, title, height=max(300, 34 * len(spread) + 140))
+
+
+def version_bands(tools: pd.DataFrame, tool: str, *, title: str | None = None) -> go.Figure:
+    """Identities per version band of one tool, coloured by whether the band handles the claims challenge."""
+    heading = title or f"{tool}: identities per version band"
+    part = tools[tools["tool"] == tool]
+    if part.empty:
+        return empty(heading, f"No {tool} use seen in this window.")
+    fig = go.Figure()
+    for ok in ("no", "unknown", "yes"):
+        rows = part[part["version_ok"] == ok]
+        if len(rows):
+            fig.add_bar(
+                x=_safe_series(rows["version_band"]),
+                y=rows["identities"],
+                name={"no": "too old for the claims challenge", "unknown": "cannot tell", "yes": "handles it"}[ok],
+                marker_color=VERSION_COLORS[ok],
+            )
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(
+        categoryorder="array", categoryarray=list(_safe_series(part["version_band"])), title_text="version band"
+    )
+    fig.update_yaxes(title_text="identities")
+    return _layout(fig, heading, height=380)

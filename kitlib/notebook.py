@@ -27,15 +27,24 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
 import pandas as pd
 
 from kitlib.backends import Backend, QueryResult
 from kitlib.binding import BindError, parse_datetime, parse_timespan
 from kitlib.errors import UsageError
 from kitlib.privacy import Pseudonymizer, is_pseudonym
+
+if TYPE_CHECKING:  # nbformat pulls in jsonschema: only the exporter and runner need it
+    import nbformat
+
+# plotly imports nbformat on a kernel's first figure; nbformat imports jsonschema, whose optional
+# IRI format checker (rfc3987_syntax) compiles an Earley grammar on import: ~4-5 s of CPU per
+# kernel, for a check nothing in a kit notebook uses. Marking the optional module as absent
+# makes jsonschema skip that checker (it handles the ImportError); nothing else changes.
+if "rfc3987_syntax" not in sys.modules:
+    sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +67,12 @@ ANALYSIS_ROLES: Mapping[str, str] = {
     "CallerIpAddress": "ip",
     "ips": "ip",
     "ip": "ip",
+    "display_name": "name",
 }
 #: Free-text columns that may quote an identity: originals are replaced by their pseudonyms.
-ANALYSIS_TEXT_COLUMNS = ("reasons", "remediation", "evidence", "note")
+ANALYSIS_TEXT_COLUMNS = ("reasons", "remediation", "automation_reasons", "evidence", "note")
+#: Set by the batch runner: a pickled Analysis it already computed for the same parameters.
+ANALYSIS_CACHE_ENV = "KITLIB_ANALYSIS_CACHE"
 
 
 # -- glue -----------------------------------------------------------------------------------
@@ -109,6 +121,8 @@ def glue(name: str, value: Any) -> None:
 
 def read_glued(notebook: nbformat.NotebookNode | Path | str) -> dict[str, Any]:
     """Every glued value in an executed notebook by name; the last one wins on repeats."""
+    import nbformat
+
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
     values: dict[str, Any] = {}
     for cell in nb.cells:
@@ -177,11 +191,17 @@ def table(
     classes = "kit-table kit-sortable" if sortable else "kit-table"
     head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
     numeric = {c for c in shown.columns if pd.api.types.is_numeric_dtype(shown[c])} | set(numeric_sort)
+    # Long free text (reasons, remediation) gets a readable minimum width instead of a sliver.
+    wordy = {
+        c
+        for c in shown.columns
+        if c not in numeric and len(shown) and shown[c].map(lambda v: len(_cell(v))).mean() > 40
+    }
     rows = []
     for record in shown.itertuples(index=False, name=None):
         cells = []
         for column, value in zip(shown.columns, record, strict=True):
-            attr = ' class="num"' if column in numeric else ""
+            attr = ' class="num"' if column in numeric else ' class="text"' if column in wordy else ""
             cells.append(f"<td{attr}>{esc(_cell(value))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
@@ -194,7 +214,10 @@ def table(
         body = f'<tr><td colspan="{max(len(shown.columns), 1)}">(none)</td></tr>'
     else:
         body = "".join(rows)
-    markup = f'<table class="{classes}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}'
+    markup = (
+        f'<div class="kit-table-wrap"><table class="{classes}">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>{more}"
+    )
     return HTML(markup, frame.head(max_rows).to_string(index=False) if len(frame.columns) else "(empty)")
 
 
@@ -228,10 +251,104 @@ def bullets(items: Iterable[str], *, title: str = "") -> HTML:
     return HTML(f'{head}<ul class="kit-list">{body}</ul>', "\n".join(f"- {i}" for i in lines))
 
 
+def empty_frame(*columns: str) -> pd.DataFrame:
+    """A frame with these columns and no rows: what a notebook shows when a source is absent."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def empty_timeline() -> pd.DataFrame:
+    """An empty ``identity_timeline`` result with its column types (no identity to examine)."""
+    frame = empty_frame("Kind", "Source", "App", "Resource", "Ip", "Detail", "UserAgent")
+    frame["Hour"] = pd.Series(dtype="datetime64[ns, UTC]")
+    frame["First"] = pd.Series(dtype="datetime64[ns, UTC]")
+    frame["Last"] = pd.Series(dtype="datetime64[ns, UTC]")
+    frame["Mfa"] = pd.Series(dtype=bool)
+    frame["Events"] = pd.Series(dtype="int64")
+    frame["Operations"] = pd.Series(dtype="int64")
+    return frame
+
+
+# -- findings worded from data ------------------------------------------------------------
+
+
+def _n(count: int, singular: str, plural: str) -> str:
+    return f"{count:,} {singular if count == 1 else plural}"
+
+
+def _names(frame: pd.DataFrame, by: str, n: int = 3) -> str:
+    top = frame.sort_values(by, ascending=False, kind="stable")["identity"].head(n).tolist()
+    more = len(frame) - len(top)
+    return ", ".join(top) + (f" and {more} more" if more > 0 else "")
+
+
+def next_steps(identities: pd.DataFrame, policy: pd.DataFrame | None = None) -> list[str]:
+    """What to do first, most urgent first, worded from the analysis (break-glass rows left out).
+
+    ``identities`` has the identities.csv columns; ``policy`` is the ``arm_policy_mfa_events``
+    frame (``Action`` audit/deny/denyaction, ``Operations``, ``Subscriptions``).
+    """
+    ids = identities[~identities["breakglass"].astype(bool)] if "breakglass" in identities else identities
+    policy = policy if policy is not None else pd.DataFrame(columns=["Action", "Operations", "Subscriptions"])
+    actions = policy["Action"].astype(str).str.lower()
+    steps: list[str] = []
+    denied = policy[actions.str.startswith("deny")]
+    if len(denied):
+        subs = {s for v in denied["Subscriptions"] for s in (v if isinstance(v, (list, tuple)) else [v])}
+        writes = _n(int(denied["Operations"].sum()), "write", "writes")
+        steps.append(
+            f"Enforcement is already visible: {writes} denied for missing MFA on "
+            f"{_n(len(subs), 'subscription', 'subscriptions')}. Fix the identities below before it spreads."
+        )
+    breaking = ids[ids["verdict"] == "will_break"]
+    automation = breaking[breaking["automation_band"] == "likely_automation"]
+    if len(automation):
+        ropc = automation[automation["ropc"].astype(bool)]
+        ropc_words = f"; {len(ropc):,} sign in with a password (ROPC) and can never pass MFA" if len(ropc) else ""
+        who = _n(len(automation), "automation account", "automation accounts")
+        steps.append(
+            f"Move {who} that write without MFA to workload identities (managed identity, or a service "
+            f"principal with a federated credential){ropc_words}: {_names(automation, 'arm_writes_without_mfa')}."
+        )
+    people = breaking[breaking["automation_band"] != "likely_automation"]
+    if len(people):
+        who = _n(len(people), "identity", "identities")
+        steps.append(
+            f"Require MFA for Azure management (a Conditional Access policy) for {who} that write without it, "
+            f"starting with {_names(people, 'arm_writes_without_mfa')}."
+        )
+    old = ids[(ids["version_ok"] == "no") & ids["verdict"].isin(["will_break", "at_risk"])]
+    if len(old):
+        steps.append(
+            f"Upgrade the clients of {_n(len(old), 'identity', 'identities')} to Azure CLI 2.76+ / Az PowerShell "
+            f"14.3+ (Az.Accounts 5.2+): older ones cannot turn ARM's claims challenge into a re-login prompt."
+        )
+    guests = breaking[breaking["guest"].astype(bool)]
+    if len(guests):
+        steps.append(
+            f"Agree MFA with the home tenants of {_n(len(guests), 'guest account', 'guest accounts')}: MFA must "
+            f"satisfy this tenant or be trusted through cross-tenant access settings."
+        )
+    at_risk = ids[ids["verdict"] == "at_risk"]
+    if len(at_risk):
+        steps.append(
+            f"Watch {_n(len(at_risk), 'at-risk identity', 'at-risk identities')}: they take single-factor "
+            f"tokens for ARM but made no failing write in this window."
+        )
+    if not actions.str.startswith("audit").any():
+        steps.append(
+            "Assign the built-in audit policies 'Users must authenticate with multi-factor authentication to "
+            "create or update resources' (4e6c27d5-...) and '... to delete resources' (db4a9d17-...): the "
+            "activity log then records Microsoft's own verdict for every write without MFA."
+        )
+    if not steps:
+        steps.append("Nothing to fix in this window: every user write to Azure Resource Manager carried MFA.")
+    return steps
+
+
 # -- the context ----------------------------------------------------------------------------
 
 
-def _parse_now(text: str | dt.datetime | None) -> dt.datetime:
+def parse_now(text: str | dt.datetime | None) -> dt.datetime:
     if isinstance(text, dt.datetime):
         return text.replace(tzinfo=dt.UTC) if text.tzinfo is None else text.astimezone(dt.UTC)
     if not text:
@@ -242,7 +359,7 @@ def _parse_now(text: str | dt.datetime | None) -> dt.datetime:
         raise UsageError(f"parameter now: {exc}") from None
 
 
-def _parse_lookback(text: str | dt.timedelta) -> dt.timedelta:
+def parse_lookback(text: str | dt.timedelta) -> dt.timedelta:
     if isinstance(text, dt.timedelta):
         span = text
     else:
@@ -270,6 +387,44 @@ def workspace_label(spec: str) -> str:
     if path.is_dir():
         return f"{path.resolve().name} (local folder)"
     return spec
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A drill-down subject: ``original`` stays in the kernel, ``shown`` is what reports display."""
+
+    original: str = field(repr=False)
+    shown: str
+
+    def __repr__(self) -> str:
+        return f"Identity({self.shown!r})"
+
+
+def analysis_key(workspace: str, now: dt.datetime, lookback: dt.timedelta, breakglass: Iterable[str]) -> dict[str, Any]:
+    """The parameters an analysis depends on, in a form that compares exactly across processes."""
+    return {
+        "workspace": str(workspace),
+        "now": now.astimezone(dt.UTC).isoformat(),
+        "lookback_seconds": lookback.total_seconds(),
+        "breakglass": sorted(b.strip().lower() for b in breakglass),
+    }
+
+
+def _cached_analysis(key: Mapping[str, Any]) -> Any:
+    """The runner's pickled Analysis when its key matches ``key`` exactly, else None."""
+    import os
+    import pickle
+
+    path = os.environ.get(ANALYSIS_CACHE_ENV, "")
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        with open(path, "rb") as handle:
+            stored_key, analysis = pickle.load(handle)
+    except Exception as exc:  # a stale or foreign cache is ignored, never trusted
+        log.info("analysis cache %s not used: %s", path, exc)
+        return None
+    return analysis if stored_key == dict(key) else None
 
 
 @dataclass
@@ -345,12 +500,12 @@ class NotebookContext:
         for table_name in missing_tables:
             if table_name not in self.missing_tables:
                 self.missing_tables.append(table_name)
-        for warning in warnings:
+        for warning in (self.scrub(w) for w in warnings):
             if warning not in self.warnings:
                 self.warnings.append(warning)
         self.complete = self.complete and complete
         if (len(self.missing_tables), len(self.warnings), self.complete) != before:
-            for warning in warnings:
+            for warning in self.warnings[before[1] :]:
                 log.warning("%s", warning)
             self._publish_meta()
 
@@ -366,35 +521,90 @@ class NotebookContext:
         roles = dict(get_query(name).pii)
         return self.protect(result.frame, roles)
 
-    def analyze(self) -> Any:
-        """The kit's analysis over the window (computed once per notebook), pseudonymised when asked."""
-        if self._analysis is None:
-            from kitlib.analysis import analyze
+    def analysis_key(self) -> dict[str, Any]:
+        """What an analysis result depends on; a cached result is used only when this matches."""
+        return analysis_key(self.workspace, self.now, self.lookback, self.breakglass)
 
-            analysis = analyze(self.backend, now=self.now, lookback=self.lookback, breakglass=list(self.breakglass))
+    def analyze(self) -> Any:
+        """The kit's analysis over the window (computed once per notebook), pseudonymised when asked.
+
+        The batch runner computes the analysis once per run and hands it to every kernel
+        (``$KITLIB_ANALYSIS_CACHE``); it is used only for the exact same parameters.
+        """
+        if self._analysis is None:
+            analysis = _cached_analysis(self.analysis_key())
+            if analysis is None:
+                from kitlib.analysis import analyze
+
+                glass = self._breakglass_originals()
+                analysis = analyze(self.backend, now=self.now, lookback=self.lookback, breakglass=glass)
+            protected = self.protect_analysis(analysis)
             self.record(
                 missing_tables=getattr(analysis, "missing_tables", ()),
-                warnings=getattr(analysis, "warnings", ()),
+                warnings=[self.scrub(w) for w in getattr(analysis, "warnings", ())],
                 complete=bool(getattr(analysis, "complete", True)),
             )
-            self._analysis = self.protect_analysis(analysis)
+            self._analysis = protected
         return self._analysis
 
+    def _breakglass_originals(self) -> list[str]:
+        """Break-glass UPNs as given, with pseudonyms (a pseudonymised batch passes those) mapped back.
+
+        A pseudonym is resolved against the identities that wrote to ARM in the window; one
+        that matches none is dropped with a warning rather than guessed.
+        """
+        given = [b for b in self.breakglass if not is_pseudonym(b)]
+        hidden = [b for b in self.breakglass if is_pseudonym(b)]
+        if hidden:
+            from kitlib.run import run_query
+
+            frame = run_query(self.backend, "arm_writes_by_identity", now=self.now, lookback=self.lookback).frame
+            pool = [str(c) for c in frame.get("Identity", pd.Series(dtype=object)).dropna().unique()]
+            for pseudonym in hidden:
+                original = self.resolve_identity(pseudonym, pool)
+                if original is None:
+                    self.record(warnings=[f"break-glass pseudonym {pseudonym} matches no identity in the window"])
+                else:
+                    given.append(original)
+        return given
+
     def protect_analysis(self, analysis: Any) -> Any:
-        """Pseudonymise every frame an Analysis carries (in place on a shallow copy)."""
+        """A copy of an Analysis with every frame pseudonymised (query frames by their pii header)."""
         if self.pseudonymizer is None:
             return analysis
         import copy
 
+        from kitlib.catalog import load_catalog
+
+        catalog = load_catalog()
         out = copy.copy(analysis)
+        for upn in list(getattr(analysis, "breakglass", []) or []) + list(self.breakglass):
+            self.pseudonymizer.pseudonym(upn, "user")
+        frames = getattr(analysis, "frames", None)
+        if isinstance(frames, Mapping):
+            protected: dict[str, Any] = {}
+            for name, frame in frames.items():
+                if isinstance(frame, pd.DataFrame):
+                    roles = dict(catalog[name].pii) if name in catalog else {}
+                    protected[name] = self.protect(frame, roles)
+                else:
+                    protected[name] = frame
+            out.frames = protected
         for attr in ("identities", "tools"):
             frame = getattr(out, attr, None)
             if isinstance(frame, pd.DataFrame):
                 setattr(out, attr, self.protect(frame))
-        frames = getattr(out, "frames", None)
-        if isinstance(frames, Mapping):
-            out.frames = {k: self.protect(v) if isinstance(v, pd.DataFrame) else v for k, v in frames.items()}
+        if hasattr(out, "breakglass"):
+            out.breakglass = [self.pseudonymizer.pseudonym(b, "user") for b in getattr(analysis, "breakglass", [])]
+        if hasattr(out, "source"):
+            out.source = workspace_label(self.workspace)
+        if hasattr(out, "warnings"):
+            out.warnings = [self.scrub(w) for w in analysis.warnings]
         return out
+
+    def scrub(self, text: str) -> str:
+        """``text`` with identities seen so far replaced by pseudonyms (unchanged when off)."""
+        return self.pseudonymizer.scrub_text(text) if self.pseudonymizer is not None else text
 
     def protect(
         self,
@@ -437,6 +647,42 @@ class NotebookContext:
             excluded |= {self.pseudonymizer.pseudonym(b, "user") for b in self.breakglass}
         return frame[~frame[column].astype(str).str.lower().isin(excluded)]
 
+    def history(self, folder: str | Path | None) -> list[dict[str, Any]]:
+        """Snapshots earlier scheduled runs kept for this workspace, oldest first (before ``now``)."""
+        if not folder:
+            return []
+        from kitlib.report import load_history
+
+        return load_history(Path(folder), workspace=self.workspace, before=self.now)
+
+    def find_identity(self, identity: str = "") -> Identity | None:
+        """The identity a drill-down is about: given (UPN or pseudonym), else the top writer without MFA.
+
+        Reads the per-identity write summary unpseudonymised *inside the kernel* (to map a
+        pseudonym back); only ``Identity.shown`` is ever displayed.
+        """
+        from kitlib.run import run_query
+
+        result = run_query(self.backend, "arm_writes_by_identity", now=self.now, lookback=self.lookback)
+        self.record(missing_tables=result.missing_tables, warnings=result.warnings, complete=result.complete)
+        writes = result.frame
+        candidates = [str(c) for c in writes.get("Identity", pd.Series(dtype=object)).dropna().unique()]
+        excluded = {b.strip().lower() for b in self.breakglass}
+        if identity.strip():
+            original = self.resolve_identity(identity.strip(), candidates)
+            if original is None and not is_pseudonym(identity):
+                original = identity.strip().lower()  # no writes; sign-ins may still show it
+        else:
+            no_mfa = writes[~writes["TokenHasMfa"].astype(bool) & writes["Kind"].isin(["write", "delete"])]
+            no_mfa = no_mfa[~no_mfa["Identity"].str.lower().isin(excluded)]
+            if no_mfa.empty:
+                return None
+            totals = no_mfa.groupby("Identity")["Operations"].sum().sort_values(ascending=False, kind="stable")
+            original = str(totals.index[0])
+        if original is None:
+            return None
+        return Identity(original=original, shown=self.who(original))
+
     # -- display --------------------------------------------------------------------------
 
     def glue(self, name: str, value: Any) -> None:
@@ -467,8 +713,8 @@ def setup(
         logging.getLogger("kitlib").setLevel(log_level.upper())
     if isinstance(breakglass, str) or not all(isinstance(b, str) for b in breakglass):
         raise UsageError("parameter breakglass must be a list of user principal names")
-    when = _parse_now(now)
-    span = _parse_lookback(lookback)
+    when = parse_now(now)
+    span = parse_lookback(lookback)
     spec = resolve_workspace(workspace or None)
     backend = connect(spec, now=when)
     ctx = NotebookContext(

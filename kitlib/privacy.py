@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kitlib.errors import LeakError, UsageError
@@ -50,7 +51,7 @@ _MIN_SCAN_LENGTH = 4
 
 # Tokens shaped like identifiers: looked up in a set instead of one huge alternation.
 _TOKEN_PATTERNS = (
-    re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
+    re.compile(r"[A-Za-z0-9._%+'#-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
     re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.]*\d)"),
     re.compile(r"\b[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\b"),
     re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"),
@@ -137,6 +138,8 @@ class Pseudonymizer:
             return self.pseudonym(value, kind)
         if isinstance(value, (list, tuple)):
             return type(value)(self._value(v, kind) for v in value)
+        if isinstance(value, np.ndarray):
+            return [self._value(v, kind) for v in value.tolist()]
         return value
 
     # -- frames ----------------------------------------------------------------------------
@@ -148,7 +151,7 @@ class Pseudonymizer:
         cache: dict[Any, Any] = {}
 
         def convert(value: Any) -> Any:
-            if not isinstance(value, (str, list, tuple)):
+            if not isinstance(value, (str, list, tuple, np.ndarray)):
                 return value
             key = _key(value)
             if key not in cache:
@@ -216,6 +219,8 @@ class Pseudonymizer:
 
 
 def _key(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     return tuple(_key(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
@@ -312,7 +317,7 @@ def find_leaks(paths: Iterable[Path], originals: Iterable[str], *, ignore: Itera
                     elif "@" in token:
                         # "x.alice@contoso.com" must not hide "alice@contoso.com": check suffixes.
                         for i, ch in enumerate(token):
-                            if ch in "._%+'-" and token[i + 1 :] in shaped:
+                            if ch in "._%+'#-" and token[i + 1 :] in shaped:
                                 found.add(token[i + 1 :])
             if fallback is not None:
                 found.update(m.group(0).lower() for m in fallback.finditer(text))

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,12 +30,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from kitlib.errors import KitError, NotebookError, UsageError
 from kitlib.notebook import RUN_GLUE, esc, format_timespan, read_glued
+
+if TYPE_CHECKING:  # nbformat imports jsonschema (slow); the notebooks import this module for history
+    import nbformat
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,111 @@ def format_parameters(params: Sequence[NotebookParameter]) -> str:
         return "(no parameters cell)"
     width = max(len(f"{p.name}: {p.type} = {p.default}") for p in params)
     return "\n".join(f"{f'{p.name}: {p.type} = {p.default}':<{width}}  {p.help}".rstrip() for p in params)
+
+
+# -- history: one small snapshot per scheduled run ------------------------------------------
+
+#: Snapshot files: ``snapshot-<run time>.json`` in the history folder (default: ``<out>/../history``).
+SNAPSHOT_GLOB = "snapshot-*.json"
+_VERDICTS_TRACKED = ("will_break", "at_risk")
+
+
+def snapshot(identities: Any, *, workspace: str, now: dt.datetime, lookback: dt.timedelta) -> dict[str, Any]:
+    """What a later run compares against: verdict counts and who would break or is at risk.
+
+    Holds original identities: it is kept beside, never inside, a report folder.
+    """
+    ids = identities[~identities["breakglass"].astype(bool)] if "breakglass" in identities else identities
+    tracked = ids[ids["verdict"].isin(_VERDICTS_TRACKED)]
+    return {
+        "version": 1,
+        "run_at": now.astimezone(dt.UTC).isoformat(),
+        "workspace": workspace,
+        "lookback": format_timespan(lookback),
+        "counts": {
+            **{v: int((ids["verdict"] == v).sum()) for v in ("will_break", "at_risk", "not_affected", "unknown")},
+            "writes_without_mfa": int(ids["arm_writes_without_mfa"].sum()) if len(ids) else 0,
+        },
+        "identities": {str(i): str(v) for i, v in zip(tracked["identity"], tracked["verdict"], strict=True)},
+    }
+
+
+def write_snapshot(folder: Path, snap: Mapping[str, Any]) -> Path:
+    """Write ``snap`` as ``snapshot-<run time>.json`` (a rerun for the same instant replaces it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.fromisoformat(str(snap["run_at"])).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"snapshot-{stamp}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(snap, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_history(
+    folder: Path, *, workspace: str | None = None, before: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Snapshots in ``folder`` (oldest first), for ``workspace`` and strictly before ``before``."""
+    if not folder.is_dir():
+        return []
+    snaps = []
+    for path in sorted(folder.glob(SNAPSHOT_GLOB)):
+        try:
+            snap = json.loads(path.read_text(encoding="utf-8"))
+            run_at = dt.datetime.fromisoformat(str(snap["run_at"]))
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("history: skipping unreadable snapshot %s (%s)", path.name, exc)
+            continue
+        if workspace is not None and snap.get("workspace") != workspace:
+            continue
+        if before is not None and run_at >= before:
+            continue
+        snaps.append(snap)
+    return sorted(snaps, key=lambda s: str(s["run_at"]))
+
+
+def history_frame(snapshots: Sequence[Mapping[str, Any]], current: Mapping[str, Any] | None = None) -> Any:
+    """One row per run (earlier snapshots plus the current one): the burn-down's data."""
+    import pandas as pd
+
+    rows = [
+        {
+            "run_at": pd.Timestamp(str(s["run_at"])),
+            **{k: s["counts"].get(k, 0) for k in ("will_break", "at_risk", "writes_without_mfa")},
+        }
+        for s in [*snapshots, *([current] if current else [])]
+    ]
+    return pd.DataFrame(rows, columns=["run_at", "will_break", "at_risk", "writes_without_mfa"])
+
+
+def changes(previous: Mapping[str, Any] | None, identities: Any, rename: Any = None) -> Any:
+    """Who is new at risk, who got worse, who was remediated since ``previous`` (a snapshot).
+
+    ``rename`` maps the snapshot's original identities to what ``identities`` shows
+    (pseudonyms in a pseudonymised run).
+    """
+    import pandas as pd
+
+    columns = ["identity", "before", "now", "change"]
+    if previous is None:
+        return pd.DataFrame(columns=columns)
+    name = rename or (lambda v: v)
+    before = {name(i): v for i, v in previous.get("identities", {}).items()}
+    ids = identities[~identities["breakglass"].astype(bool)] if "breakglass" in identities else identities
+    now = dict(zip(ids["identity"], ids["verdict"], strict=True))
+    rows = []
+    for identity, verdict in sorted(now.items()):
+        old = before.get(identity)
+        if verdict in _VERDICTS_TRACKED and old is None:
+            rows.append((identity, "not at risk", verdict, "new"))
+        elif verdict == "will_break" and old == "at_risk":
+            rows.append((identity, old, verdict, "worse"))
+    for identity, old in sorted(before.items()):
+        verdict = now.get(identity)
+        if verdict not in _VERDICTS_TRACKED:
+            rows.append((identity, old, verdict or "not seen", "remediated" if verdict else "gone"))
+        elif old == "will_break" and verdict == "at_risk":
+            rows.append((identity, old, verdict, "better"))
+    return pd.DataFrame(rows, columns=columns)
 
 
 # -- notebooks ------------------------------------------------------------------------------
@@ -200,6 +307,10 @@ def _kernel_manager_class(extra_env: Mapping[str, str], drop_env: Iterable[str])
             for name in removals:
                 env.pop(name, None)
             env.update(additions)
+            # The kernel process's own stderr is ipykernel chatter (cell output travels over
+            # ZMQ and lands in the executed notebook); keep it out of scheduler logs.
+            kw.setdefault("stdout", subprocess.DEVNULL)
+            kw.setdefault("stderr", subprocess.DEVNULL)
             await super().start_kernel(env=env, **kw)
 
     return KitKernelManager
@@ -207,6 +318,8 @@ def _kernel_manager_class(extra_env: Mapping[str, str], drop_env: Iterable[str])
 
 def _scrub_papermill_metadata(path: Path, relative: str) -> nbformat.NotebookNode:
     """Replace papermill's absolute input/output paths (they leak user names) with relative ones."""
+    import nbformat
+
     nb = nbformat.read(str(path), as_version=4)
     pm = nb.metadata.get("papermill", {})
     if "input_path" in pm:
@@ -308,7 +421,7 @@ def _validate_parameters(sources: Sequence[Path], extra: Mapping[str, Any], pseu
             f"unknown notebook parameter(s): {', '.join(unknown)}; "
             f"the selected notebooks take: {', '.join(sorted(everything))}"
         )
-    shadowing = sorted(set(extra) & set(SHARED_PARAMETERS))
+    shadowing = sorted(set(extra) & {*SHARED_PARAMETERS, "history"})
     if shadowing:
         raise UsageError(f"pass {', '.join(shadowing)} with their own options, not as extra parameters")
     return declared
@@ -331,6 +444,8 @@ def render_report(
     breakglass: Sequence[str] = (),
     parameters: Mapping[str, Any] | None = None,
     reidentify_map: Path | None = None,
+    history: Path | None = None,
+    keep_history: bool = True,
     timeout: float | None = 1800,
 ) -> ReportRun:
     """Run the notebooks on ``workspace`` and publish the run folder ``out``.
@@ -338,7 +453,9 @@ def render_report(
     ``parameters`` are extra notebook parameters (e.g. ``identity`` for the drill-down), passed
     to the notebooks that declare them; a name no selected notebook declares is rejected.
     ``reidentify_map`` (pseudonymised runs only) is where the pseudonym -> identity table is
-    written; it must lie outside ``out``.
+    written; it must lie outside ``out``. ``history`` (default ``<out>/../history``) keeps one
+    small snapshot per run for the trend; it holds original identities, so it must lie outside
+    ``out`` too. ``keep_history=False`` neither reads nor writes it.
     """
     from kitlib.connect import resolve_workspace
     from kitlib.privacy import (
@@ -366,6 +483,11 @@ def render_report(
         target = Path(reidentify_map).expanduser().resolve()
         if target == out or out in target.parents:
             raise UsageError(f"the re-identification map must not be written inside the report folder {out}")
+    history_dir = (
+        (Path(history).expanduser().resolve() if history else out.parent / "history") if keep_history else None
+    )
+    if history_dir is not None and (history_dir == out or out in history_dir.parents):
+        raise UsageError(f"the history folder must not be inside the report folder {out}")
     spec = resolve_workspace(workspace or None)
     if Path(spec).expanduser().is_dir():
         spec = str(Path(spec).expanduser().resolve())
@@ -379,7 +501,7 @@ def render_report(
 
     # Pseudonymisation: one key for every kernel of this run, so pseudonyms agree across reports.
     env: dict[str, str] = {}
-    drop: list[str] = [LEDGER_ENV, KEY_ORIGIN_ENV]
+    drop: list[str] = [LEDGER_ENV, KEY_ORIGIN_ENV, "KITLIB_ANALYSIS_CACHE"]
     ledger_dir: Path | None = None
     pseudonymizer: Pseudonymizer | None = None
     notes: list[str] = []
@@ -395,17 +517,21 @@ def render_report(
         if "identity" in extra and isinstance(extra["identity"], str) and extra["identity"]:
             # The drill-down receives the pseudonym: the original never enters the notebook.
             extra["identity"] = pseudonymizer.pseudonym(extra["identity"], "user")
+    # Parameters land in executed notebooks and the manifest: pseudonymise identities in them.
+    shown_breakglass = [pseudonymizer.pseudonym(b, "user") for b in breakglass] if pseudonymizer else list(breakglass)
     shared: dict[str, Any] = {
         "workspace": spec,
         "now": when.isoformat().replace("+00:00", "Z"),
         "lookback": format_timespan(lookback),
-        "breakglass": list(breakglass),
+        "breakglass": shown_breakglass,
         "pseudonymize": pseudonymize,
     }
     runs = []
     for src in sources:
         params = dict(shared)
         params.update({k: v for k, v in extra.items() if k in declared[src]})
+        if "history" in declared[src]:
+            params["history"] = str(history_dir) if history_dir is not None else ""
         runs.append(NotebookRun(name=src.stem, source=src.name, parameters=params))
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -418,9 +544,12 @@ def render_report(
         duration_seconds=0.0,
         parameters={k: v for k, v in shared.items()} | {"extra": extra},
     )
+    cache_dir = Path(tempfile.mkdtemp(prefix="kitlib-analysis-"))
     try:
-        report.exports, export_warnings = _write_exports(spec, staging, when, lookback, breakglass, pseudonymizer)
-        report.warnings.extend(export_warnings)
+        analysis, analysis_warnings = _analyze_once(spec, when, lookback, breakglass, shown_breakglass, cache_dir, env)
+        report.warnings.extend(analysis_warnings)
+        if analysis is not None:
+            report.exports = _write_exports(analysis, spec, staging, when, lookback, pseudonymizer)
         _run_notebooks(
             runs,
             {r.name: s for r, s in zip(runs, sources, strict=True)},
@@ -464,9 +593,12 @@ def render_report(
             if reidentify_map is not None:
                 write_mapping(pseudonymizer.mapping(), Path(reidentify_map), forbidden=out)
         _publish(staging, out)
+        if history_dir is not None and analysis is not None:
+            write_snapshot(history_dir, snapshot(analysis.identities, workspace=spec, now=when, lookback=lookback))
         return report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(cache_dir, ignore_errors=True)
         if ledger_dir is not None:
             shutil.rmtree(ledger_dir, ignore_errors=True)
 
@@ -523,35 +655,75 @@ def _run_notebooks(
                 bar.update(1)
 
 
+def _analyze_once(
+    spec: str,
+    now: dt.datetime,
+    lookback: dt.timedelta,
+    breakglass: Sequence[str],
+    shown_breakglass: Sequence[str],
+    cache_dir: Path,
+    env: dict[str, str],
+) -> tuple[Any, list[str]]:
+    """Run the analysis once for the whole batch and hand it to the kernels through a private cache.
+
+    Every notebook would otherwise repeat the same queries. The cache is keyed by the exact
+    parameters the notebooks receive, so a notebook with different ones recomputes.
+    """
+    import pickle
+
+    try:
+        from kitlib.analysis import analyze
+    except ImportError:
+        return None, [
+            "the analysis module is not available in this build: identities.csv and tools.csv were not written"
+        ]
+    from kitlib.connect import connect
+    from kitlib.notebook import ANALYSIS_CACHE_ENV, analysis_key, parse_lookback, parse_now
+
+    backend = connect(spec, now=now)
+    analysis = analyze(backend, now=now, lookback=lookback, breakglass=list(breakglass))
+    close = getattr(backend, "close", None)
+    if callable(close):
+        close()
+    # The key as a kernel will compute it from the parameters it is given (same parsing, and
+    # the break-glass list as the kernels see it: pseudonyms in a pseudonymised run).
+    key = analysis_key(
+        spec,
+        parse_now(now.isoformat().replace("+00:00", "Z")),
+        parse_lookback(format_timespan(lookback)),
+        shown_breakglass,
+    )
+    cache = cache_dir / "analysis.pickle"
+    fd = os.open(cache, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        pickle.dump((key, analysis), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    env[ANALYSIS_CACHE_ENV] = str(cache)
+    return analysis, []
+
+
 def _write_exports(
+    analysis: Any,
     spec: str,
     staging: Path,
     now: dt.datetime,
     lookback: dt.timedelta,
-    breakglass: Sequence[str],
     pseudonymizer: Any,
-) -> tuple[list[str], list[str]]:
+) -> list[str]:
     """identities.csv / tools.csv from the analysis, pseudonymised with the run's key."""
-    try:
-        from kitlib.analysis import analyze, write_exports
-    except ImportError:
-        return [], ["the analysis module is not available in this build: identities.csv and tools.csv were not written"]
+    from kitlib.analysis import write_exports
     from kitlib.connect import connect
     from kitlib.notebook import NotebookContext
 
-    backend = connect(spec, now=now)
-    analysis = analyze(backend, now=now, lookback=lookback, breakglass=list(breakglass))
     ctx = NotebookContext(
-        workspace=spec, backend=backend, now=now, lookback=lookback, pseudonymizer=pseudonymizer, live_glue=False
+        workspace=spec,
+        backend=connect(spec, now=now),
+        now=now,
+        lookback=lookback,
+        pseudonymizer=pseudonymizer,
+        live_glue=False,
     )
-    protected = ctx.protect_analysis(analysis)
-    written = write_exports(protected, staging)
-    names = (
-        sorted(Path(p).name for p in (written or []))
-        if isinstance(written, (list, tuple))
-        else sorted(p.name for p in staging.glob("*.csv"))
-    )
-    return names, []
+    written = write_exports(ctx.protect_analysis(analysis), staging)
+    return sorted(Path(p).name for p in written)
 
 
 def _manifest_dict(report: ReportRun) -> dict[str, Any]:

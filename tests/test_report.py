@@ -165,6 +165,8 @@ def test_report_html_is_offline_with_figures_hidden_code_and_a_header(plain_run:
     assert "kn.setup" not in html and "import kitlib" not in html
     header = html[html.index('<header class="kit-header">') : html.index("</header>")]
     assert "ws (local folder)" in header and "2026-11-27 00:00:00 UTC" in header and "Kit version" in header
+    # The hand-made workspace has AzureActivity only: the header must say what was missing.
+    assert "Tables absent" in header and "SigninLogs" in header and "AADNonInteractiveUserSignInLogs" in header
 
 
 def test_hostile_log_strings_show_as_text_never_as_tags(plain_run: ReportRun) -> None:

@@ -1,0 +1,291 @@
+"""Every notebook, through papermill, on the demo tenant: with defaults and with other parameters.
+
+Two batch runs (module fixtures) serve every assertion: kernels cost ~5-10 s each, so each
+notebook executes twice in this file, not once per test. The values checked are what the
+notebooks glue, compared against the analysis computed here, outside the kernels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pandas as pd
+import pytest
+
+from kitlib.analysis import analyze
+from kitlib.export import PLOTLY_MIMETYPE, external_references, plotly_js
+from kitlib.local import LocalBackend
+from kitlib.notebook import read_glued
+from kitlib.privacy import KEY_ENV, Pseudonymizer
+from kitlib.report import SHARED_PARAMETERS, ReportRun, available_notebooks, notebook_parameters, render_report
+
+pytestmark = pytest.mark.notebook
+
+REPO = Path(__file__).resolve().parent.parent
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+LATER = NOW + dt.timedelta(days=1)
+KEY = "test-key-for-the-pseudonymised-run"
+NOTEBOOKS = (
+    "readiness_overview",
+    "identities_at_risk",
+    "automation_accounts",
+    "tools_and_versions",
+    "identity_drilldown",
+)
+ARTIFACTS = REPO / "build" / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def truth(demo_workspace: Path) -> dict[str, Any]:
+    return json.loads((demo_workspace / "ground_truth.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def reference(demo_workspace: Path) -> Any:
+    """The analysis the default run's notebooks must agree with, computed outside any kernel."""
+    return analyze(LocalBackend(demo_workspace, now=NOW), now=NOW, lookback=dt.timedelta(days=30))
+
+
+@pytest.fixture(scope="module")
+def default_run(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> ReportRun:
+    out = tmp_path_factory.mktemp("default") / "report"
+    return render_report(str(demo_workspace), out, now=NOW, lookback=dt.timedelta(days=30), jobs=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def shared_run(
+    demo_workspace: Path, default_run: ReportRun, truth: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """Pseudonymised, a day later, 14-day window, one break-glass account, a chosen identity.
+
+    It reads the default run's history snapshot, so the trend has one earlier run.
+    """
+    people = sorted(
+        (i for i in truth["identities"] if i["expected_verdict"] == "will_break" and not i["automation"]),
+        key=lambda i: -i["arm_writes_without_mfa"],
+    )
+    robots = sorted((i for i in truth["identities"] if i["automation"]), key=lambda i: -i["arm_writes"])
+    chosen, glass = people[0]["identity"], robots[0]["identity"]
+    base = tmp_path_factory.mktemp("shared")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(KEY_ENV, KEY)
+        run = render_report(
+            str(demo_workspace),
+            base / "report",
+            now=LATER,
+            lookback=dt.timedelta(days=14),
+            pseudonymize=True,
+            breakglass=[glass.upper()],
+            parameters={"identity": chosen},
+            history=default_run.out.parent / "history",
+            reidentify_map=base / "private" / "map.csv",
+            jobs=2,
+            progress=False,
+        )
+    return {"run": run, "chosen": chosen, "glass": glass, "private": base / "private" / "map.csv"}
+
+
+def glued(run: ReportRun, name: str) -> dict[str, Any]:
+    return read_glued(run.out / "notebooks" / f"{name}.ipynb")
+
+
+def counted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[~frame["breakglass"].astype(str).str.lower().isin(["true"])]
+
+
+# -- the notebooks as committed ------------------------------------------------------------------
+
+
+def test_the_kit_ships_the_five_notebooks_on_the_kitlib_kernel() -> None:
+    assert [p.stem for p in available_notebooks()] == list(NOTEBOOKS)
+    for path in available_notebooks():
+        nb = nbformat.read(str(path), as_version=4)
+        assert nb.metadata["kernelspec"]["name"] == "kitlib", path.name
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_parameter_line_is_typed_commented_and_readable_by_papermill(name: str) -> None:
+    nb = nbformat.read(str(REPO / "notebooks" / f"{name}.ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    lines = [line for line in cell.source.splitlines() if line.strip()]
+    params = notebook_parameters(name)
+    assert [p.name for p in params] == [line.split(":")[0] for line in lines]  # none dropped by papermill
+    assert all(p.help and p.type != "None" for p in params)
+    assert set(SHARED_PARAMETERS) <= {p.name for p in params}
+
+
+def test_lab_renders_the_figures_the_notebooks_emit(default_run: ReportRun) -> None:
+    """JupyterLab draws application/vnd.plotly.v1+json through the extension plotly ships."""
+    extension = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyterlab-plotly" / "package.json"
+    assert extension.is_file()
+    nb = nbformat.read(str(default_run.out / "notebooks" / "readiness_overview.ipynb"), as_version=4)
+    bundles = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])]
+    figures = [b for b in bundles if PLOTLY_MIMETYPE in b]
+    assert figures and all("text/html" not in b for b in figures)
+
+
+# -- default parameters -----------------------------------------------------------------------
+
+
+def test_default_run_succeeds_for_every_notebook_and_writes_the_run_folder(default_run: ReportRun) -> None:
+    assert default_run.exit_code == 0, [(r.name, r.error) for r in default_run.failed]
+    assert [r.name for r in default_run.notebooks] == list(NOTEBOOKS)
+    assert default_run.exports == ["identities.csv", "tools.csv"]
+    index = default_run.index.read_text(encoding="utf-8")
+    for name in NOTEBOOKS:
+        assert f'href="{name}.html"' in index
+    manifest = json.loads(default_run.manifest.read_text(encoding="utf-8"))
+    assert [n["status"] for n in manifest["notebooks"]] == ["ok"] * 5
+    assert all(n["duration_seconds"] > 0 for n in manifest["notebooks"])
+
+
+def test_overview_numbers_equal_the_analysis(default_run: ReportRun, reference: Any) -> None:
+    got = glued(default_run, "readiness_overview")
+    summary = reference.summary()
+    ids = counted(reference.identities)
+    breaking = ids[ids["verdict"] == "will_break"]
+    assert got["will_break"] == summary["verdicts"]["will_break"] > 0
+    assert got["at_risk"] == summary["verdicts"]["at_risk"]
+    assert got["will_break_automation"] == int((breaking["automation_band"] == "likely_automation").sum())
+    assert got["will_break_ropc"] == int(breaking["ropc"].sum())
+    assert got["will_break_guests"] == int(breaking["guest"].sum())
+    assert 0 < got["arm_writes_without_mfa"] <= got["arm_writes"]
+    assert got["share_with_mfa"] == round(
+        100 * (got["arm_writes"] - got["arm_writes_without_mfa"]) / got["arm_writes"], 1
+    )
+    policy = reference.frames["arm_policy_mfa_events"]
+    assert got["policy_audit_events"] == int(policy.loc[policy["Action"].str.startswith("audit"), "Events"].sum())
+    assert got["enforcement_visible"] is (got["policy_deny_events"] > 0)
+    assert got["history_runs"] == 0
+
+
+def test_other_notebooks_agree_with_the_analysis(default_run: ReportRun, reference: Any) -> None:
+    ids = counted(reference.identities)
+    at_risk = glued(default_run, "identities_at_risk")
+    assert at_risk["listed"] == int(reference.identities["verdict"].isin(["will_break", "at_risk", "unknown"]).sum())
+    assert at_risk["will_break"] == int((ids["verdict"] == "will_break").sum())
+    automation = glued(default_run, "automation_accounts")
+    assert automation["likely_automation"] == reference.summary()["likely_automation"]
+    tools = glued(default_run, "tools_and_versions")
+    assert tools["below_claims_versions"] == int((ids["version_ok"] == "no").sum())
+    assert tools["tool_bands"] == len(reference.tools)
+
+
+def test_drilldown_defaults_to_the_top_writer_without_mfa(default_run: ReportRun, reference: Any) -> None:
+    got = glued(default_run, "identity_drilldown")
+    ids = counted(reference.identities)
+    row = ids[ids["identity"] == got["identity"]].iloc[0]
+    assert row["arm_writes_without_mfa"] == ids["arm_writes_without_mfa"].max()
+    assert got["verdict"] == row["verdict"] == "will_break"
+    assert got["writes_without_mfa"] == row["arm_writes_without_mfa"]
+    assert got["timeline_rows"] > 0 and got["arm_signins"] >= 0
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_each_report_is_offline_with_figures_hidden_code_and_a_header(default_run: ReportRun, name: str) -> None:
+    html = (default_run.out / f"{name}.html").read_text(encoding="utf-8")
+    assert external_references(html) == []
+    assert html.count(plotly_js()) == 1
+    assert html.count('class="plotly-graph-div"') >= 1
+    assert "kn.setup(" not in html and "ctx.glue(" not in html
+    header = html[html.index('<header class="kit-header">') : html.index("</header>")]
+    assert "local folder" in header and "2026-11-27 00:00:00 UTC" in header and "Kit version" in header
+    nb = nbformat.read(str(default_run.out / "notebooks" / f"{name}.ipynb"), as_version=4)
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def test_report_draws_its_figures_in_a_real_browser_without_network(default_run: ReportRun) -> None:
+    browser = next(
+        (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None
+    )
+    if browser is None:
+        pytest.skip("no Chromium on this machine: the offline rendering check did not run (apt install chromium)")
+    page = (default_run.out / "readiness_overview.html").as_uri()
+    offline = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--proxy-server=127.0.0.1:9",  # any network request fails
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--virtual-time-budget=15000",
+    ]
+    dom = subprocess.run([browser, *offline, "--dump-dom", page], capture_output=True, text=True, timeout=180).stdout
+    figures = next(r.figures for r in default_run.notebooks if r.name == "readiness_overview")
+    assert dom.count('class="main-svg"') >= figures > 0  # plotly drew every figure
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "readiness_overview.png"
+    subprocess.run(
+        [browser, *offline, "--window-size=1280,4000", f"--screenshot={shot}", page], capture_output=True, timeout=180
+    )
+    assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+# -- other parameters: pseudonymised, later, shorter, break-glass, chosen identity, trend -----------
+
+
+def test_pseudonymised_run_succeeds_and_leaks_no_demo_identity(
+    shared_run: dict[str, Any], truth: dict[str, Any]
+) -> None:
+    run: ReportRun = shared_run["run"]
+    assert run.exit_code == 0, [(r.name, r.error) for r in run.failed] + run.warnings
+    assert run.leak_hits == 0
+    originals = {i["identity"] for i in truth["identities"]} | {i["user_id"] for i in truth["identities"]}
+    for path in (p for p in run.out.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8", errors="replace").lower()
+        leaked = [o for o in originals if o.lower() in text]
+        assert not leaked, f"{path.name} contains {len(leaked)} original identifiers"
+    assert "key from KITLIB_PSEUDONYM_KEY" in (run.out / "readiness_overview.html").read_text(encoding="utf-8")
+
+
+def test_drilldown_parameter_reaches_the_notebook_only_as_a_pseudonym(shared_run: dict[str, Any]) -> None:
+    run: ReportRun = shared_run["run"]
+    pseudonym = Pseudonymizer(KEY.encode()).pseudonym(shared_run["chosen"])
+    got = glued(run, "identity_drilldown")
+    assert got["identity"] == pseudonym
+    assert got["verdict"] in ("will_break", "at_risk") and got["timeline_rows"] > 0
+    nb = nbformat.read(str(run.out / "notebooks" / "identity_drilldown.ipynb"), as_version=4)
+    assert nb.metadata.papermill["parameters"]["identity"] == pseudonym
+    assert nb.metadata.papermill["parameters"]["lookback"] == "14d"
+
+
+def test_breakglass_account_is_marked_and_left_out_of_the_counts(shared_run: dict[str, Any]) -> None:
+    run: ReportRun = shared_run["run"]
+    ids = pd.read_csv(run.out / "identities.csv")
+    glass = Pseudonymizer(KEY.encode()).pseudonym(shared_run["glass"])
+    assert ids.loc[ids["identity"] == glass, "breakglass"].tolist() == [True]
+    kept = ids[~ids["breakglass"]]
+    assert glued(run, "readiness_overview")["will_break"] == int((kept["verdict"] == "will_break").sum())
+    assert glued(run, "automation_accounts")["likely_automation"] == int(
+        (kept["automation_band"] == "likely_automation").sum()
+    )
+
+
+def test_trend_compares_with_the_previous_scheduled_run(shared_run: dict[str, Any], default_run: ReportRun) -> None:
+    run: ReportRun = shared_run["run"]
+    snapshots = sorted((default_run.out.parent / "history").glob("snapshot-*.json"))
+    assert [p.name for p in snapshots] == ["snapshot-20261127T000000Z.json", "snapshot-20261128T000000Z.json"]
+    before = json.loads(snapshots[0].read_text(encoding="utf-8"))["identities"]
+    p = Pseudonymizer(KEY.encode())
+    before = {p.pseudonym(i): v for i, v in before.items()}
+    ids = pd.read_csv(run.out / "identities.csv")
+    now = {i: v for i, v in zip(ids["identity"], ids["verdict"], strict=True) if v in ("will_break", "at_risk")}
+    now = {i: v for i, v in now.items() if not ids.loc[ids["identity"] == i, "breakglass"].iloc[0]}
+    got = glued(run, "readiness_overview")
+    assert got["history_runs"] == 1
+    assert got["new_at_risk"] == len(set(now) - set(before))
+    assert got["remediated"] == len(set(before) - set(now))
+
+
+def test_reidentification_map_is_written_only_where_asked(shared_run: dict[str, Any]) -> None:
+    run: ReportRun = shared_run["run"]
+    mapping = pd.read_csv(shared_run["private"])
+    assert shared_run["chosen"] in set(mapping["original"])
+    assert not [p for p in run.out.rglob("*.csv") if p.name not in ("identities.csv", "tools.csv")]
