@@ -245,9 +245,10 @@ def _signin_body(row: dict[str, Any], table: str) -> dict[str, Any]:
     return body
 
 
-def export_diagnostic(workspace: Path, out: Path, batch: int = 2000) -> list[Path]:
+def export_diagnostic(workspace: Path, out: Path, batch: int = 2000, per_hour: bool = True) -> list[Path]:
     """Diagnostic-settings records: sign-ins as storage JSON Lines (one file per category and
-    hour, like ``PT1H.json`` blobs), activity as Event Hub ``{"records": [...]}`` batches.
+    hour, like ``PT1H.json`` blobs; one per day with ``per_hour=False``), activity as Event Hub
+    ``{"records": [...]}`` batches.
 
     Cannot carry: ``TenantId`` (the workspace id; records hold the Entra tenant), AzureActivity
     ``EventDataId``, ``OperationId``, ``OperationName`` (friendly text), ``HTTPRequest``,
@@ -260,18 +261,21 @@ def export_diagnostic(workspace: Path, out: Path, batch: int = 2000) -> list[Pat
         if table == "AzureActivity":
             continue
         handles: dict[str, Any] = {}
+        opened: set[str] = set()
         try:
             for row in read_rows(workspace, table):
                 time = row["TimeGenerated"]
                 folder = (
                     out / f"insights-logs-{SIGNIN_CATEGORIES[table].lower()}" / f"y={time:%Y}/m={time:%m}/d={time:%d}"
                 )
-                key = f"{folder}/h={time:%H}"
+                key = f"{folder}/h={time:%H}" if per_hour else f"{folder}/h=all"
                 if key not in handles:
                     path = Path(key) / "PT1H.json"
                     path.parent.mkdir(parents=True, exist_ok=True)
                     handles[key] = open(path, "a", encoding="utf-8")
-                    paths.append(path)
+                    if key not in opened:
+                        opened.add(key)
+                        paths.append(path)
                 record = {
                     "time": _iso(time),
                     "resourceId": "/tenants/00000000-0000-0000-0000-000000000000/providers/Microsoft.aadiam",
