@@ -133,3 +133,25 @@ def test_external_references_spots_every_kind_of_outside_url() -> None:
         "<style>@import url('https://fonts.example/f.css');</style>"
     )
     assert len(external_references(page)) == 4
+
+
+def test_figure_labels_from_logs_are_entity_escaped_for_plotly() -> None:
+    import pandas as pd
+
+    from kitlib import figures
+
+    frame = pd.DataFrame({"OperationNameValue": [HOSTILE, "microsoft.web/sites/write"], "Operations": [5, 3]})
+    fig = figures.top_bar(frame, "OperationNameValue", "Operations", title=HOSTILE)
+    assert list(fig.data[0].y) == ["microsoft.web/sites/write", "&lt;img src=x onerror=alert(1)&gt;"]
+    assert fig.layout.title.text == "&lt;img src=x onerror=alert(1)&gt;"
+
+
+def test_empty_inputs_draw_a_figure_that_says_so() -> None:
+    import pandas as pd
+
+    from kitlib import figures
+
+    fig = figures.writes_by_day(pd.DataFrame(columns=["Day", "TokenHasMfa", "Operations"]))
+    assert fig.layout.annotations[0].text == "No data in this window."
+    no_runs = figures.burn_down(pd.DataFrame(columns=["run_at", "will_break"]))
+    assert no_runs.layout.annotations[0].text.startswith("No earlier")

@@ -159,3 +159,93 @@ def test_missing_tables_and_warnings_are_recorded_once(workspace: Path) -> None:
     assert meta["missing_tables"] == ["SigninLogs"]
     assert meta["warnings"] == ["table SigninLogs is not in this workspace"]
     assert meta["complete"] is False
+
+
+def identities_frame(rows: list[dict]) -> pd.DataFrame:
+    base = {
+        "verdict": "not_affected",
+        "automation_band": "human",
+        "ropc": False,
+        "guest": False,
+        "breakglass": False,
+        "version_ok": "yes",
+        "arm_writes_without_mfa": 0,
+    }
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_next_steps_put_enforcement_and_automation_first_and_name_the_worst() -> None:
+    ids = identities_frame(
+        [
+            {
+                "identity": "ci@contoso.com",
+                "verdict": "will_break",
+                "automation_band": "likely_automation",
+                "ropc": True,
+                "arm_writes_without_mfa": 50,
+            },
+            {"identity": "ann@contoso.com", "verdict": "will_break", "version_ok": "no", "arm_writes_without_mfa": 9},
+            {"identity": "bob@fabrikam.com", "verdict": "will_break", "guest": True, "arm_writes_without_mfa": 3},
+            {"identity": "eve@contoso.com", "verdict": "at_risk"},
+            {
+                "identity": "glass@contoso.com",
+                "verdict": "will_break",
+                "breakglass": True,
+                "arm_writes_without_mfa": 99,
+            },
+        ]
+    )
+    policy = pd.DataFrame({"Action": ["deny", "audit"], "Operations": [4, 10], "Subscriptions": [["s1", "s2"], ["s1"]]})
+    steps = kn.next_steps(ids, policy)
+    assert steps[0].startswith("Enforcement is already visible: 4 writes denied for missing MFA on 2 subscriptions")
+    assert steps[1].startswith("Move 1 automation account ") and "1 sign in with a password (ROPC)" in steps[1]
+    assert "ci@contoso.com" in steps[1]
+    assert (
+        steps[2].startswith("Require MFA")
+        and "2 identities" in steps[2]
+        and "ann@contoso.com, bob@fabrikam.com" in steps[2]
+    )
+    assert steps[3].startswith("Upgrade the clients of 1 identity ")
+    assert steps[4].startswith("Agree MFA with the home tenants of 1 guest account")
+    assert steps[5].startswith("Watch 1 at-risk identity")
+    assert len(steps) == 6  # audit events exist: no advice to assign the audit policy
+    assert not any("glass@contoso.com" in s for s in steps)
+
+
+def test_next_steps_without_findings_or_policy_events() -> None:
+    steps = kn.next_steps(identities_frame([{"identity": "ann@contoso.com"}]), None)
+    assert len(steps) == 1 and steps[0].startswith("Assign the built-in audit policies")
+
+
+def test_find_identity_defaults_to_the_top_writer_without_mfa_and_skips_breakglass(workspace: Path) -> None:
+    ctx = kn.setup(str(workspace), now=NOW, breakglass=["bg-admin@contoso.com"], live_glue=False)
+    assert ctx.find_identity("").original == "bob@contoso.com"  # type: ignore[union-attr]
+    assert ctx.find_identity("ALICE@contoso.com").shown == "alice@contoso.com"  # type: ignore[union-attr]
+
+
+def test_find_identity_maps_a_pseudonym_back_inside_the_kernel_only(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "a-long-enough-secret-key")
+    ctx = kn.setup(str(workspace), now=NOW, pseudonymize=True, live_glue=False)
+    target = ctx.find_identity(ctx.who("alice@contoso.com"))
+    assert target is not None and target.original == "alice@contoso.com"
+    assert target.shown == ctx.who("alice@contoso.com") and "alice" not in repr(target)
+    assert ctx.find_identity("user-aaaaaaaaaa") is None
+
+
+def test_a_cached_analysis_is_used_only_for_the_same_parameters(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    ctx = kn.setup(str(workspace), now=NOW, lookback="7d", live_glue=False)
+    sentinel = {"marker": "cached"}
+    cache = tmp_path / "analysis.pickle"
+    cache.write_bytes(pickle.dumps((ctx.analysis_key(), sentinel)))
+    monkeypatch.setenv(kn.ANALYSIS_CACHE_ENV, str(cache))
+    assert kn._cached_analysis(ctx.analysis_key()) == sentinel
+    other = kn.setup(str(workspace), now=NOW, lookback="8d", live_glue=False)
+    assert kn._cached_analysis(other.analysis_key()) is None
+    cache.write_bytes(b"not a pickle")
+    assert kn._cached_analysis(ctx.analysis_key()) is None

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from kitlib.errors import UsageError
@@ -19,10 +20,15 @@ from kitlib.privacy import KEY_ENV
 from kitlib.report import (
     SHARED_PARAMETERS,
     ReportRun,
+    changes,
     format_parameters,
+    history_frame,
+    load_history,
     notebook_parameters,
     render_report,
     resolve_notebook,
+    snapshot,
+    write_snapshot,
 )
 
 pytestmark = pytest.mark.notebook
@@ -240,3 +246,69 @@ def test_a_leaking_notebook_is_refused_and_nothing_is_published(workspace: Path,
     manifest = (out / "manifest.json").read_text(encoding="utf-8")
     assert json.loads(manifest)["status"] == "refused"
     assert not any(person in manifest for person in PEOPLE)
+
+
+# -- history (no kernel) ------------------------------------------------------------------------
+
+
+def verdicts(**by_identity: str) -> pd.DataFrame:
+    rows = [
+        {
+            "identity": f"{name}@contoso.com",
+            "verdict": verdict,
+            "breakglass": name == "glass",
+            "arm_writes_without_mfa": 2,
+        }
+        for name, verdict in by_identity.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_snapshots_round_trip_per_workspace_and_only_before_now(tmp_path: Path) -> None:
+    folder = tmp_path / "history"
+    first = snapshot(
+        verdicts(ann="will_break", bob="at_risk", cat="not_affected", glass="will_break"),
+        workspace="/ws",
+        now=NOW,
+        lookback=dt.timedelta(days=30),
+    )
+    assert first["counts"] == {"will_break": 1, "at_risk": 1, "not_affected": 1, "unknown": 0, "writes_without_mfa": 6}
+    assert first["identities"] == {"ann@contoso.com": "will_break", "bob@contoso.com": "at_risk"}
+    write_snapshot(folder, first)
+    write_snapshot(folder, {**first, "workspace": "/other"} | {"run_at": (NOW + dt.timedelta(hours=1)).isoformat()})
+    write_snapshot(folder, {**first, "run_at": (NOW + dt.timedelta(days=1)).isoformat()})
+    (folder / "snapshot-broken.json").write_text("{", encoding="utf-8")
+    earlier = load_history(folder, workspace="/ws", before=NOW + dt.timedelta(days=1))
+    assert [s["run_at"] for s in earlier] == [NOW.isoformat()]
+    assert len(load_history(folder, workspace="/ws")) == 2
+    assert load_history(tmp_path / "none", workspace="/ws") == []
+    trend = history_frame(earlier, first)
+    assert trend[["will_break", "at_risk"]].values.tolist() == [[1, 1], [1, 1]]
+
+
+def test_changes_name_new_worse_better_and_remediated_identities() -> None:
+    before = {
+        "identities": {
+            "ann@contoso.com": "will_break",
+            "bob@contoso.com": "at_risk",
+            "cat@contoso.com": "will_break",
+            "dan@contoso.com": "at_risk",
+        }
+    }
+    now = verdicts(ann="at_risk", bob="will_break", cat="not_affected", eve="will_break", glass="will_break")
+    delta = changes(before, now)
+    assert sorted(map(tuple, delta[["identity", "change"]].values.tolist())) == [
+        ("ann@contoso.com", "better"),
+        ("bob@contoso.com", "worse"),
+        ("cat@contoso.com", "remediated"),
+        ("dan@contoso.com", "gone"),
+        ("eve@contoso.com", "new"),
+    ]
+    assert changes(None, now).empty
+    renamed = changes(before, now.assign(identity=now["identity"].str.upper()), rename=str.upper)
+    assert set(renamed["change"]) == {"better", "worse", "remediated", "gone", "new"}
+
+
+def test_history_inside_the_report_folder_is_refused(workspace: Path, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="history"):
+        render_report(str(workspace), tmp_path / "out", now=NOW, history=tmp_path / "out" / "history", progress=False)
