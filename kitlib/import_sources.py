@@ -35,6 +35,7 @@ from typing import IO, Any, cast
 import ijson  # type: ignore[import-untyped]
 
 from kitlib.errors import InputEncodingError, InputNotFoundError, UnknownFormatError, UnreadableInputError
+from kitlib.import_formats import known_shapes
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +278,7 @@ def sniff_encoding(head: bytes, label: str, declared: str | None) -> tuple[str, 
             label,
             "this is a Parquet file, not an export; a Parquet table can be placed in the workspace "
             "folder as <Table>.parquet or <Table>/*.parquet without importing",
-            [],
+            known_shapes(),
         )
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     try:
@@ -375,7 +376,7 @@ class SourceReader:
         if not stripped:
             if len(head) < self.sniff_bytes:
                 return "empty"
-            raise UnknownFormatError(self.unit.label, "the first MB holds only whitespace", [])
+            raise UnknownFormatError(self.unit.label, "the first MB holds only whitespace", known_shapes())
         if stripped[0] == "[":
             return "json"
         if stripped[0] == "{":
@@ -409,7 +410,7 @@ class SourceReader:
         delimiter = max((",", "\t", ";"), key=first.count)
         if first.count(delimiter) == 0:
             raise UnknownFormatError(
-                self.unit.label, "not JSON, and the first line is not a CSV header (no delimiter)", []
+                self.unit.label, "not JSON, and the first line is not a CSV header (no delimiter)", known_shapes()
             )
         self._csv_lines = self._watch_lines(self._csv_text)
         header = next(csv.reader([first], delimiter=delimiter))

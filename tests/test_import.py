@@ -471,3 +471,9 @@ def test_report_text_names_files_tables_and_rejects(tmp_path: Path) -> None:
     assert "SigninLogs" in text and "(unparsed)" in text
     assert f"rejected rows (reason + raw record): {tmp_path / 'ws' / '_rejects'}" in text
     assert report.rejected == 1 and report.written == 1
+
+
+def test_progress_bar_goes_to_stderr_and_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report, _ = do_import(tmp_path, "diagnostic/signins.PT1H.json", progress=True)
+    assert "signins.PT1H.json" in capsys.readouterr().err
+    assert counts(report)["SigninLogs"] == (1, 1, 0, 0)

@@ -221,6 +221,7 @@ def test_unknown_shapes_list_the_shapes_the_importer_knows(tmp_path: Path) -> No
     with pytest.raises(UnknownFormatError) as caught:
         import_paths([text_file], tmp_path / "ws")
     assert "first line is not a CSV header" in str(caught.value)
+    assert "la-csv: Log Analytics portal 'Export to CSV'" in str(caught.value)
     other_json = tmp_path / "weather.json"
     other_json.write_text(json.dumps([{"city": "Utrecht", "temperature": 11}]))
     with pytest.raises(UnknownFormatError) as caught:
