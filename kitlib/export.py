@@ -239,7 +239,7 @@ def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
                 if line.startswith("# "):
-                    return line[2:].strip()
+                    return str(line[2:]).strip()
     return fallback
 
 
@@ -272,11 +272,12 @@ def export_html(
         "kitlib_js": (_STATIC / "kit.js").read_text(encoding="utf-8"),
     }
     body, resources = _exporter().from_notebook_node(nb, resources=resources)
+    figures = int(str(resources.get("kitlib_figures", 0)))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")
     size = out.stat().st_size
-    log.info("exported %s: %d bytes, %d figure(s)", out, size, resources.get("kitlib_figures", 0))
-    return ExportResult(out, size, int(resources.get("kitlib_figures", 0)))
+    log.info("exported %s: %d bytes, %d figure(s)", out, size, figures)
+    return ExportResult(out, size, figures)
 
 
 class _References(HTMLParser):

@@ -328,7 +328,8 @@ def pie(
 
 
 def _top_identities(identities: pd.DataFrame, n: int) -> list[str]:
-    return identities.sort_values("automation_score", ascending=False, kind="stable")["identity"].head(n).tolist()
+    ranked = identities.sort_values("automation_score", ascending=False, kind="stable")["identity"].head(n)
+    return [str(i) for i in ranked]
 
 
 def hour_grid(

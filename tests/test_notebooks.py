@@ -26,7 +26,9 @@ from kitlib.notebook import read_glued
 from kitlib.privacy import KEY_ENV, Pseudonymizer
 from kitlib.report import SHARED_PARAMETERS, ReportRun, available_notebooks, notebook_parameters, render_report
 
-pytestmark = pytest.mark.notebook
+# Kernel runs are shared through module fixtures: keep each module on one xdist worker
+# (`pytest -n 2 --dist loadgroup`), or every worker would repeat the batch runs.
+pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("notebooks-demo")]
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)

@@ -31,7 +31,9 @@ from kitlib.report import (
     write_snapshot,
 )
 
-pytestmark = pytest.mark.notebook
+# Kernel runs are shared through module fixtures: keep each module on one xdist worker
+# (`pytest -n 2 --dist loadgroup`), or every worker would repeat the batch runs.
+pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("report-runner")]
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 HOSTILE_CALLER = "<script>alert(1)</script>@contoso.com"
