@@ -384,17 +384,28 @@ class SourceReader:
         return "csv"
 
     def _first_line_is_json(self, head: bytes) -> bool:
+        """JSON Lines when the first line is a JSON value of its own.
+
+        A broken first line does not make a file a document: if the head is not a valid start
+        of one JSON document but some of its first lines parse alone, it is JSON Lines with a
+        bad line (rejected later, like any other).
+        """
         text = head.decode(self.encoding, errors="replace").lstrip("\ufeff \t\r\n")
-        newline = text.find("\n")
-        if newline < 0:
-            if len(head) >= self.sniff_bytes:
-                return False  # one long line: stream it as a document
-            newline = len(text)
-        try:
-            value = json.loads(text[:newline])
-        except json.JSONDecodeError:
+        lines = text.split("\n")
+        if len(lines) == 1 and len(head) >= self.sniff_bytes:
+            return False  # one long line: stream it as a document
+        complete = lines if len(head) < self.sniff_bytes else lines[:-1]
+        if _parses_alone(complete[0]):
+            return True
+        if not any(_parses_alone(line) for line in complete[1:50]):
             return False
-        return isinstance(value, (dict, list))
+        utf8 = text.encode("utf-8")
+        try:
+            for _ in ijson.parse(io.BytesIO(utf8), multiple_values=True):
+                pass
+        except ijson.JSONError as exc:
+            return "premature EOF" not in str(exc)
+        return False
 
     # ---------------------------------------------------------------- CSV
 
@@ -561,6 +572,13 @@ class SourceReader:
             raise UnreadableInputError(
                 self.unit.label, f"read failed after about {self.data_bytes} bytes: {exc}"
             ) from None
+
+
+def _parses_alone(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), (dict, list))
+    except json.JSONDecodeError:
+        return False
 
 
 def _first_line(text: str) -> str:

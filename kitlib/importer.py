@@ -604,8 +604,8 @@ class _FileJob:
             where = f"{table}: " if table else ""
             self.report.notes.append(f"{where}fields not in the schema registry, not imported: {shown}")
 
-    def _shape(self, records: Iterator[RawRecord]) -> tuple[Shape, RawRecord | None]:
-        """The file's shape (forced or detected) and the first record, already read to detect it."""
+    def _shape(self, records: Iterator[RawRecord]) -> tuple[Shape, list[RawRecord]]:
+        """The file's shape (forced or detected) and the records already read to detect it."""
         reader = self.reader
         forced = self.session.fmt
         if reader.container == "csv":
@@ -625,15 +625,15 @@ class _FileJob:
                     f"CSV header has no Log Analytics column of a known table (it has: {_names(reader.header)})",
                     known_shapes(),
                 )
-            return shape, None
+            return shape, []
         if forced == "la-csv":
             raise UnknownFormatError(self.unit.label, "--format la-csv given but the file is JSON", known_shapes())
+        seen: list[RawRecord] = []  # unreadable records before the first good one are rejected later, not lost
         first: RawRecord | None = None
         for raw in records:
+            seen.append(raw)
             first = raw
-            if raw.data is not None:
-                break
-            if self.reader.fatal:
+            if raw.data is not None or self.reader.fatal or len(seen) >= 1000:
                 break
         name = forced
         if name is None:
@@ -650,7 +650,7 @@ class _FileJob:
         shape = SHAPES[name](self.notes)
         if isinstance(shape, LaRows) and first is not None and first.data is not None:
             self.present = shape.present_columns(first.data)
-        return shape, first
+        return shape, seen
 
     def _one(self, shape: Shape, raw: RawRecord) -> None:
         if raw.data is None:
@@ -798,9 +798,8 @@ class _FileJob:
         self.report.time_ranges[name] = (min(known[0], low), max(known[1], high)) if known else (low, high)
 
 
-def _chain(first: RawRecord | None, rest: Iterator[RawRecord]) -> Iterator[RawRecord]:
-    if first is not None:
-        yield first
+def _chain(first: list[RawRecord], rest: Iterator[RawRecord]) -> Iterator[RawRecord]:
+    yield from first
     yield from rest
 
 

@@ -121,6 +121,15 @@ def test_csv_rows_that_do_not_parse_are_rejected_with_the_column_and_value(tmp_p
     assert rejects_of(report)[1]["raw"]["UserPrincipalName"] == "alice@contoso.example"
 
 
+def test_malformed_lines_before_the_first_good_record_are_rejected_too(tmp_path: Path) -> None:
+    source = tmp_path / "signins.jsonl"
+    source.write_text("{broken\n[1, 2\n" + diag_record(1) + "\n")
+    report = import_paths([source], tmp_path / "ws")
+    assert report.files[0].shape == "diagnostic"
+    assert [r["position"] for r in rejects_of(report)] == ["line 1", "line 2"]
+    assert report.files[0].tables["SigninLogs"].written == 1
+
+
 def test_a_truncated_last_json_line_is_one_reject(tmp_path: Path) -> None:
     source = tmp_path / "signins.jsonl"
     source.write_text(diag_record(1) + "\n" + diag_record(2)[:120])
