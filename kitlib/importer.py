@@ -220,7 +220,9 @@ def import_paths(
     table_name = _table_option(table)
     workspace = Path(workspace)
     workspace.mkdir(parents=True, exist_ok=True)
-    units = expand_paths(paths)
+    # A workspace inside an input folder is output, not input (its Parquet parts and manifests).
+    inside = workspace.resolve()
+    units = [u for u in expand_paths(paths) if inside not in u.path.resolve().parents]
     session = _Session(workspace, fmt, table_name, encoding, chunk_rows, chunk_bytes, progress)
     report = ImportReport(workspace)
     for unit in units:

@@ -477,3 +477,12 @@ def test_progress_bar_goes_to_stderr_and_changes_nothing(tmp_path: Path, capsys:
     report, _ = do_import(tmp_path, "diagnostic/signins.PT1H.json", progress=True)
     assert "signins.PT1H.json" in capsys.readouterr().err
     assert counts(report)["SigninLogs"] == (1, 1, 0, 0)
+
+
+def test_a_workspace_inside_the_input_folder_is_not_read_back_as_input(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    shutil.copytree(FIXTURES / "graph", folder)
+    first = import_paths([folder], folder / "ws")
+    again = import_paths([folder], folder / "ws")
+    assert [f.source for f in again.files] == [f.source for f in first.files]
+    assert {f.status for f in again.files} == {"unchanged"}
