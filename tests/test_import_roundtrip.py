@@ -23,6 +23,10 @@ from kitlib.demo import generate
 from kitlib.importer import ImportReport, import_paths, part_files
 from kitlib.local import LocalBackend
 
+# One module fixture builds the tenant and its imports: keep the module on one xdist worker
+# (``pytest -n 2 --dist loadgroup``) so they are built once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("import-roundtrip")]
+
 USERS, DAYS = 60, 10
 SHAPE_SETS = {
     "portal-csv": ("la-csv",),
