@@ -27,7 +27,10 @@ from kitlib.errors import ParameterError, QueryDefinitionError, UnknownQueryErro
 from kitlib.schema import TABLES
 
 REQUIRED_HEADER_KEYS = ("name", "description", "tables")
-KNOWN_HEADER_KEYS = frozenset({"name", "description", "tables", "optional_tables", "pii"})
+KNOWN_HEADER_KEYS = frozenset({"name", "description", "tables", "optional_tables", "pii", "split"})
+#: ``// split: by_window``: rows from consecutive time slices can be concatenated, so a live
+#: backend may cut a long window into slices under the service's limits and stitch the results.
+SPLIT_MODES = frozenset({"by_window"})
 PII_KINDS = frozenset({"user", "ip", "id", "host", "name"})
 
 _HEADER_LINE = re.compile(r"^//\s*([a-z_]+)\s*:\s*(.*?)\s*$")
@@ -61,6 +64,7 @@ class Query:
     text: str
     path: Path
     declare_span: tuple[int, int] | None = field(default=None, repr=False)
+    split: str | None = None
 
     @property
     def all_tables(self) -> tuple[str, ...]:
@@ -242,8 +246,11 @@ def parse_query(path: Path, text: str | None = None) -> Query:
         if not _NAME.match(column.strip()) or kind.strip() not in PII_KINDS:
             raise QueryDefinitionError(str(path), f"pii entry {item!r} must be Column=kind, kind in {sorted(PII_KINDS)}")
         pii[column.strip()] = kind.strip()
+    split = header.get("split") or None
+    if split is not None and split not in SPLIT_MODES:
+        raise QueryDefinitionError(str(path), f"split {split!r} is not one of {sorted(SPLIT_MODES)}")
     params, span = _parse_declaration(str(path), text)
-    return Query(name, header["description"], tables, optional, pii, params, text, path, span)
+    return Query(name, header["description"], tables, optional, pii, params, text, path, span, split)
 
 
 def default_query_dir() -> Path:

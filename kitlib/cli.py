@@ -225,6 +225,60 @@ def import_command(
         sys.exit(1)
 
 
+
+@main.group("config")
+def config_group() -> None:
+    """Inspect the kit's configuration (named workspaces)."""
+
+
+@config_group.command("check")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Config file (default: $KITLIB_CONFIG, ./kitlib.toml, user config folder).")
+@handle_errors
+def config_check_command(config_path: Path | None) -> None:
+    """Print the resolved setup (never secrets); exit 2 when something needs fixing."""
+    from kitlib.config import check_config
+
+    report = check_config(config_path)
+    click.echo(report.text)
+    if not report.ok:
+        sys.exit(2)
+
+
+@main.group("auth")
+def auth_group() -> None:
+    """Sign in to configured live workspaces."""
+
+
+@auth_group.command("login")
+@click.option("--workspace", "workspace", metavar="NAME", help="Configured workspace to sign in for (default: all).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Config file.")
+@handle_errors
+def auth_login_command(workspace: str | None, config_path: Path | None) -> None:
+    """Sign in once so scheduled runs (papermill, kitlib report) never prompt."""
+    from kitlib.auth import login
+
+    click.echo(login(workspace, config_path, prompt=lambda message: click.echo(message, err=True)))
+
+
+@main.command("doctor")
+@click.option("--workspace", required=True, help="Workspace folder, or a workspace name from the config file.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Config file.")
+@now_option
+@lookback_option
+@click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
+@handle_errors
+def doctor_command(workspace: str, config_path: Path | None, now_text: str | None, lookback: str, as_json: bool) -> None:
+    """Check that the workspace has the tables, column types and data the reports need."""
+    import json
+
+    from kitlib.doctor import doctor
+
+    report = doctor(workspace, now=parse_now(now_text), lookback=parse_lookback(lookback), config_path=config_path)
+    click.echo(json.dumps(report.to_dict(), indent=1) if as_json else report.text)
+    if not report.ok:
+        sys.exit(1)
+
+
 def write_frame(frame: Any, out: Path) -> None:
     """Write a frame by file extension; dynamic values are kept as JSON text in CSV."""
     out.parent.mkdir(parents=True, exist_ok=True)

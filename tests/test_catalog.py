@@ -109,3 +109,10 @@ def test_shipped_catalog_loads_and_every_query_declares_its_window() -> None:
 def test_unknown_query_names_the_known_ones() -> None:
     with pytest.raises(UnknownQueryError, match="arm_writes_mfa_daily"):
         get_query("no_such_query")
+
+
+def test_split_header_declares_a_window_splittable_query(tmp_path: Path) -> None:
+    text = GOOD.replace("// a free comment that is not a header key would be rejected, so none here", "// split: by_window")
+    assert parse_query(write(tmp_path, "sample", text)).split == "by_window"
+    with pytest.raises(QueryDefinitionError, match="split 'sometimes'"):
+        parse_query(write(tmp_path, "sample", text.replace("by_window", "sometimes")))

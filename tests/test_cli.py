@@ -75,3 +75,23 @@ def test_a_missing_table_is_a_work_failure(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["query", "arm_writes_mfa_daily", "--workspace", str(tmp_path / "empty")])
     assert result.exit_code == 1
     assert "table AzureActivity is not in workspace" in result.output
+
+
+def test_doctor_explains_a_missing_activity_log_and_fails(tmp_path: Path) -> None:
+    ws = tmp_path / "signins-only"
+    ws.mkdir()
+    pd.DataFrame({"TimeGenerated": [pd.Timestamp("2026-11-20T10:00:00Z")], "UserPrincipalName": ["a@contoso.example"]}).to_parquet(
+        ws / "SigninLogs.parquet"
+    )
+    result = CliRunner().invoke(main, ["doctor", "--workspace", str(ws), "--now", "2026-11-27T00:00:00Z"])
+    assert result.exit_code == 1
+    assert "AzureActivity" in result.output
+    assert "diagnostic setting" in result.output.lower() or "activity log" in result.output.lower()
+
+
+def test_config_check_without_a_config_file_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KITLIB_CONFIG", str(tmp_path / "missing.toml"))
+    result = CliRunner().invoke(main, ["config", "check"])
+    assert result.exit_code == 2
+    assert "missing.toml" in result.output
