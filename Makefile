@@ -47,7 +47,7 @@ $(KQL_CHECK_STAMP): $(KQL_CHECK)/package.json $(KQL_CHECK)/package-lock.json
 	fi
 
 test: $(STAMP) kql-check-deps
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lab: $(STAMP) demo
 	KITLIB_WORKSPACE=$(abspath $(DEMO)) $(BIN)/jupyter lab notebooks/

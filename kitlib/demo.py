@@ -588,6 +588,8 @@ _PATTERNS: tuple[tuple[tuple[str, str, str, int], ...], ...] = (
 )
 # fmt: on
 ROW_ADMIN, ROW_AUDIT, ROW_DENY = range(3)
+# Log Analytics keeps two spellings: ActivityStatusValue "Success", legacy ActivityStatus "Succeeded".
+_STATUS_VALUE = {"Started": "Start", "Accepted": "Accept", "Succeeded": "Success", "Failed": "Failure"}
 
 # ---------------------------------------------------------------------------------------------
 # Places, networks, devices, user agents
@@ -2501,7 +2503,7 @@ class _Materialiser:
                 "OperationId": pc.take(op_ids, pa.array(oi)),
                 "ResourceGroup": _take(rg_upper, o["rg"][oi].astype(np.int32)),
                 "ResourceProviderValue": provider,
-                "ActivityStatusValue": pa.array(status, pa.string()),
+                "ActivityStatusValue": pa.array([_STATUS_VALUE[x] for x in status], pa.string()),
                 "ActivitySubstatusValue": pa.array(substatus, pa.string()),
                 "Hierarchy": _take(hierarchy, sub),
                 "SubscriptionId": _take([x[0] for x in t.subs], sub),

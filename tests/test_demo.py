@@ -426,10 +426,12 @@ def test_service_principals_and_managed_identities_write_but_are_not_user_identi
 
 def test_operations_have_started_and_final_rows_sharing_a_correlation_id(activity: pd.DataFrame) -> None:
     admin = activity[activity["CategoryValue"] == "Administrative"]
+    # Log Analytics spells ActivityStatusValue Start/Accept/Success/Failure (legacy ActivityStatus: Started...).
     statuses = admin.groupby("OperationId")["ActivityStatusValue"].agg(set)
-    assert statuses.map(lambda s: "Started" in s and bool(s & {"Succeeded", "Failed"})).all()
-    assert statuses.map(lambda s: "Accepted" in s).any()
-    assert statuses.map(lambda s: "Failed" in s).any()
+    assert statuses.map(lambda s: "Start" in s and bool(s & {"Success", "Failure"})).all()
+    assert statuses.map(lambda s: "Accept" in s).any()
+    assert statuses.map(lambda s: "Failure" in s).any()
+    assert set(admin["ActivityStatus"]) == {"Started", "Accepted", "Succeeded", "Failed"}
     assert (admin.groupby("OperationId")["CorrelationId"].nunique() == 1).all()
 
 
