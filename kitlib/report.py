@@ -768,6 +768,20 @@ def _write_index(report: ReportRun, folder: Path, generated_at: dt.datetime) -> 
             gaps = f"tables absent: {esc(', '.join(run.missing_tables))}"
         rows.append(f"<tr><td>{link}</td><td>{status}</td><td>{gaps}</td></tr>")
     exports = "".join(f'<li><a href="{esc(name)}">{esc(name)}</a></li>' for name in report.exports)
+    overview = next((r.summary for r in report.notebooks if r.name == "readiness_overview" and r.status == "ok"), {})
+    headline = ""
+    if overview:
+        parts = [
+            (label, overview[key])
+            for label, key in (
+                ("would break", "will_break"),
+                ("of which automation", "will_break_automation"),
+                ("at risk", "at_risk"),
+                ("writes without MFA per day", "writes_without_mfa_per_day"),
+            )
+            if key in overview
+        ]
+        headline = "<p><strong>" + " &middot; ".join(f"{esc(v)} {esc(k)}" for k, v in parts) + "</strong></p>"
     warnings = "".join(f"<li>{esc(w)}</li>" for w in report.warnings)
     window = f"{esc(params.get('lookback'))} ending {esc(params.get('now'))}"
     workspace = esc(Path(str(params.get("workspace"))).name or params.get("workspace"))
@@ -781,6 +795,7 @@ table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #d8dee4;padding:
 <p class="meta">Workspace {workspace} &middot; window {window} &middot; generated {generated}
 &middot; kit {esc(__version__)}
 {" &middot; identities pseudonymised" if params.get("pseudonymize") else ""}</p>
+{headline}
 <table><thead><tr><th>Report</th><th>Status</th><th>Gaps</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
 {f"<h2>Data files</h2><ul>{exports}</ul>" if exports else ""}
 {f"<h2>Warnings</h2><ul>{warnings}</ul>" if warnings else ""}
