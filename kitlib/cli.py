@@ -152,6 +152,8 @@ def analyze_command(workspace: Path, out: Path, now_text: str | None, lookback: 
 @click.option("-p", "--param", "params", multiple=True, nargs=2, metavar="NAME VALUE", help="Extra notebook parameter, e.g. -p identity alice@contoso.com.")
 @click.option("--breakglass", multiple=True, metavar="UPN", help="Break-glass account to exclude (repeatable).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Notebooks run in parallel (default: up to the CPU count).")
+@click.option("--history", type=click.Path(file_okay=False, path_type=Path), help="Folder of per-run snapshots for the trend (default: OUT/../history).")
+@click.option("--no-history", is_flag=True, help="Neither read nor write trend snapshots.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="One progress bar over the batch.")
 @handle_errors
 def report_command(
@@ -165,6 +167,8 @@ def report_command(
     params: tuple[tuple[str, str], ...],
     breakglass: tuple[str, ...],
     jobs: int | None,
+    history: Path | None,
+    no_history: bool,
     progress: bool,
 ) -> None:
     """Run the notebooks, publish offline HTML, index.html, manifest.json and the CSV exports."""
@@ -182,6 +186,8 @@ def report_command(
         breakglass=breakglass,
         parameters=dict(params),
         reidentify_map=reidentify_map,
+        history=history,
+        keep_history=not no_history,
     )
     for warning in run.warnings:
         click.echo(f"warning: {warning}", err=True)

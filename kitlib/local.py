@@ -136,6 +136,7 @@ class LocalBackend:
         self.sources = {t: s for t in TABLES if (s := find_table(self.root, t)) is not None}
         self._con = duckdb_kql.connect()
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")  # no bars in notebooks, reports or cron mail
         self._views: set[str] = set()
         self._empty: set[str] = set()
 
