@@ -46,7 +46,15 @@ $(KQL_CHECK_STAMP): $(KQL_CHECK)/package.json $(KQL_CHECK)/package-lock.json
 	    echo "npm not found: the KQL analyzer check will be skipped (install Node.js 20 with npm to run it)"; \
 	fi
 
-test: $(STAMP) kql-check-deps
+# Static checks: ruff, mypy (strict on kitlib), the KQL analyzer, notebook hygiene.
+lint: $(STAMP) kql-check-deps
+	$(BIN)/ruff check kitlib tests bench
+	$(BIN)/ruff format --check kitlib tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m kitlib.kqlcheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_lint.py
+
+test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lab: $(STAMP) demo

@@ -7,8 +7,9 @@ analysis and the notebooks never know which one answered.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -48,5 +49,5 @@ class Backend(Protocol):
 
 def window(now: dt.datetime, lookback: dt.timedelta) -> tuple[dt.datetime, dt.datetime]:
     """The analysis window ``[now - lookback, now]`` in UTC."""
-    end = now.astimezone(dt.timezone.utc)
+    end = now.astimezone(dt.UTC)
     return end - lookback, end

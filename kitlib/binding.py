@@ -49,7 +49,7 @@ def parse_datetime(text: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise BindError(f"{text!r} is not an ISO-8601 datetime, e.g. 2026-11-27T00:00:00Z") from None
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def coerce(kql_type: str, value: Any) -> Any:
@@ -66,7 +66,7 @@ def coerce(kql_type: str, value: Any) -> Any:
         if isinstance(value, str):
             return parse_datetime(value)
         if isinstance(value, dt.datetime):
-            return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+            return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
         raise BindError(f"expected a datetime, got {type(value).__name__}")
     if kql_type == "timespan":
         if isinstance(value, str):
@@ -123,7 +123,7 @@ def kql_literal(kql_type: str, value: Any) -> str:
     if kql_type == "string":
         return _string_literal(value)
     if kql_type == "datetime":
-        return "datetime(" + value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + ")"
+        return f"datetime({value.strftime('%Y-%m-%dT%H:%M:%S.%fZ')})"
     if kql_type == "timespan":
         micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
         return f"{micros}microseconds" if micros >= 0 else f"(0s - {-micros}microseconds)"

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from kitlib.binding import KQL_TYPES, BindError, coerce, kql_literal
 from kitlib.errors import ParameterError, QueryDefinitionError, UnknownQueryError
@@ -244,7 +245,9 @@ def parse_query(path: Path, text: str | None = None) -> Query:
     for item in filter(None, (s.strip() for s in header.get("pii", "").split(","))):
         column, _, kind = item.partition("=")
         if not _NAME.match(column.strip()) or kind.strip() not in PII_KINDS:
-            raise QueryDefinitionError(str(path), f"pii entry {item!r} must be Column=kind, kind in {sorted(PII_KINDS)}")
+            raise QueryDefinitionError(
+                str(path), f"pii entry {item!r} must be Column=kind, kind in {sorted(PII_KINDS)}"
+            )
         pii[column.strip()] = kind.strip()
     split = header.get("split") or None
     if split is not None and split not in SPLIT_MODES:

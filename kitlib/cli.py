@@ -9,8 +9,9 @@ import datetime as dt
 import functools
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -39,7 +40,7 @@ def handle_errors(func: F) -> F:
 def parse_now(value: str | None) -> dt.datetime:
     """``--now``: an ISO instant (UTC if no zone), or the current time when omitted."""
     if not value:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
     try:
         return parse_datetime(value)
     except BindError as exc:
@@ -58,7 +59,11 @@ def parse_lookback(value: str) -> dt.timedelta:
 
 now_option = click.option("--now", "now_text", metavar="ISO", help="Pretend it is this instant (UTC); default: now.")
 lookback_option = click.option(
-    "--lookback", default="30d", show_default=True, metavar="SPAN", help="Analysis window ending at --now (e.g. 30d, 12h)."
+    "--lookback",
+    default="30d",
+    show_default=True,
+    metavar="SPAN",
+    help="Analysis window ending at --now (e.g. 30d, 12h).",
 )
 workspace_option = click.option(
     "--workspace",
@@ -70,7 +75,9 @@ workspace_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kitlib")
-@click.option("--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.option(
+    "--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
+)
 def main(log_level: str) -> None:
     """Phase 2 MFA readiness kit: who breaks when Azure Resource Manager requires MFA for writes."""
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
@@ -79,13 +86,22 @@ def main(log_level: str) -> None:
 @main.command("query")
 @click.argument("name")
 @workspace_option
-@click.option("-p", "--param", "params", multiple=True, nargs=2, metavar="NAME VALUE", help="Query parameter (repeatable).")
+@click.option(
+    "-p", "--param", "params", multiple=True, nargs=2, metavar="NAME VALUE", help="Query parameter (repeatable)."
+)
 @now_option
 @lookback_option
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the result (.csv, .parquet, .json).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the result (.csv, .parquet, .json)."
+)
 @handle_errors
 def query_command(
-    name: str, workspace: Path, params: tuple[tuple[str, str], ...], now_text: str | None, lookback: str, out: Path | None
+    name: str,
+    workspace: Path,
+    params: tuple[tuple[str, str], ...],
+    now_text: str | None,
+    lookback: str,
+    out: Path | None,
 ) -> None:
     """Run catalog query NAME on a workspace folder and print or write the result."""
     from kitlib.local import LocalBackend
@@ -107,9 +123,13 @@ def query_command(
 
 
 @main.command("demo")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the tenant into.")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the tenant into."
+)
 @click.option("--users", default=1500, show_default=True, type=click.IntRange(min=1), help="Number of user accounts.")
-@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 366), help="Days of logs ending at --now.")
+@click.option(
+    "--days", default=30, show_default=True, type=click.IntRange(1, 366), help="Days of logs ending at --now."
+)
 @click.option("--seed", default=42, show_default=True, type=click.IntRange(min=0), help="Same seed, same bytes.")
 @now_option
 @handle_errors
@@ -124,12 +144,24 @@ def demo_command(out: Path, users: int, days: int, seed: int, now_text: str | No
 
 @main.command("analyze")
 @workspace_option
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for identities.csv and tools.csv.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for identities.csv and tools.csv.",
+)
 @now_option
 @lookback_option
-@click.option("--breakglass", multiple=True, metavar="UPN", help="Break-glass account to exclude from the verdict counts (repeatable).")
+@click.option(
+    "--breakglass",
+    multiple=True,
+    metavar="UPN",
+    help="Break-glass account to exclude from the verdict counts (repeatable).",
+)
 @handle_errors
-def analyze_command(workspace: Path, out: Path, now_text: str | None, lookback: str, breakglass: tuple[str, ...]) -> None:
+def analyze_command(
+    workspace: Path, out: Path, now_text: str | None, lookback: str, breakglass: tuple[str, ...]
+) -> None:
     """Analyse a workspace folder and write identities.csv and tools.csv."""
     from kitlib.analysis import run_analyze
 
@@ -137,8 +169,14 @@ def analyze_command(workspace: Path, out: Path, now_text: str | None, lookback: 
     for warning in analysis.warnings:
         click.echo(f"warning: {warning}", err=True)
     verdicts = analysis.identities["verdict"].value_counts().to_dict() if len(analysis.identities) else {}
-    summary = ", ".join(f"{verdict} {count}" for verdict, count in sorted(verdicts.items())) or "no user identities touched ARM"
-    click.echo(f"{len(analysis.identities)} user identities ({summary}); wrote {out / 'identities.csv'} and {out / 'tools.csv'}")
+    summary = (
+        ", ".join(f"{verdict} {count}" for verdict, count in sorted(verdicts.items()))
+        or "no user identities touched ARM"
+    )
+    click.echo(
+        f"{len(analysis.identities)} user identities ({summary}); "
+        f"wrote {out / 'identities.csv'} and {out / 'tools.csv'}"
+    )
 
 
 @main.command("report")
@@ -146,13 +184,37 @@ def analyze_command(workspace: Path, out: Path, now_text: str | None, lookback: 
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
 @now_option
 @lookback_option
-@click.option("--pseudonymize", is_flag=True, help="Replace identities by keyed pseudonyms and refuse to publish on a leak.")
-@click.option("--reidentify-map", type=click.Path(dir_okay=False, path_type=Path), help="With --pseudonymize: write the pseudonym map here (outside --out).")
-@click.option("--notebook", "notebooks", multiple=True, metavar="NAME", help="Run only these notebooks (repeatable); default: all.")
-@click.option("-p", "--param", "params", multiple=True, nargs=2, metavar="NAME VALUE", help="Extra notebook parameter, e.g. -p identity alice@contoso.com.")
+@click.option(
+    "--pseudonymize", is_flag=True, help="Replace identities by keyed pseudonyms and refuse to publish on a leak."
+)
+@click.option(
+    "--reidentify-map",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --pseudonymize: write the pseudonym map here (outside --out).",
+)
+@click.option(
+    "--notebook",
+    "notebooks",
+    multiple=True,
+    metavar="NAME",
+    help="Run only these notebooks (repeatable); default: all.",
+)
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    nargs=2,
+    metavar="NAME VALUE",
+    help="Extra notebook parameter, e.g. -p identity alice@contoso.com.",
+)
 @click.option("--breakglass", multiple=True, metavar="UPN", help="Break-glass account to exclude (repeatable).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Notebooks run in parallel (default: up to the CPU count).")
-@click.option("--history", type=click.Path(file_okay=False, path_type=Path), help="Folder of per-run snapshots for the trend (default: OUT/../history).")
+@click.option(
+    "--history",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of per-run snapshots for the trend (default: OUT/../history).",
+)
 @click.option("--no-history", is_flag=True, help="Neither read nor write trend snapshots.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="One progress bar over the batch.")
 @handle_errors
@@ -213,23 +275,35 @@ def params_command(notebook: str) -> None:
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @workspace_option
-@click.option("--format", "fmt", metavar="SHAPE", help="Force the export shape (la-csv, la-json, diagnostic, activity-rest, graph).")
+@click.option(
+    "--format",
+    "fmt",
+    metavar="SHAPE",
+    help="Force the export shape (la-csv, la-json, diagnostic, activity-rest, graph).",
+)
 @click.option("--table", metavar="TABLE", help="Table for rows that do not name theirs.")
 @click.option("--encoding", metavar="CODEC", help="Text encoding for files that are not UTF-8/16/32.")
 @click.option("--keep-going", is_flag=True, help="Report a file that cannot be imported and continue with the others.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @handle_errors
 def import_command(
-    paths: tuple[Path, ...], workspace: Path, fmt: str | None, table: str | None, encoding: str | None, keep_going: bool, progress: bool
+    paths: tuple[Path, ...],
+    workspace: Path,
+    fmt: str | None,
+    table: str | None,
+    encoding: str | None,
+    keep_going: bool,
+    progress: bool,
 ) -> None:
     """Import exported sign-in and activity logs (files, folders, .gz, .zip) into a workspace folder."""
     from kitlib.importer import import_paths
 
-    report = import_paths(list(paths), workspace, fmt=fmt, table=table, encoding=encoding, keep_going=keep_going, progress=progress)
+    report = import_paths(
+        list(paths), workspace, fmt=fmt, table=table, encoding=encoding, keep_going=keep_going, progress=progress
+    )
     click.echo(report.to_text())
     if not report.ok:
         sys.exit(1)
-
 
 
 @main.group("config")
@@ -238,7 +312,12 @@ def config_group() -> None:
 
 
 @config_group.command("check")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Config file (default: $KITLIB_CONFIG, ./kitlib.toml, user config folder).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: $KITLIB_CONFIG, ./kitlib.toml, user config folder).",
+)
 @handle_errors
 def config_check_command(config_path: Path | None) -> None:
     """Print the resolved setup (never secrets); exit 2 when something needs fixing."""
@@ -273,7 +352,9 @@ def auth_login_command(workspace: str | None, config_path: Path | None) -> None:
 @lookback_option
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
 @handle_errors
-def doctor_command(workspace: str, config_path: Path | None, now_text: str | None, lookback: str, as_json: bool) -> None:
+def doctor_command(
+    workspace: str, config_path: Path | None, now_text: str | None, lookback: str, as_json: bool
+) -> None:
     """Check that the workspace has the tables, column types and data the reports need."""
     import json
 

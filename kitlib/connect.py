@@ -22,8 +22,7 @@ def resolve_workspace(spec: str | os.PathLike[str] | None) -> str:
     text = str(spec) if spec else os.environ.get(WORKSPACE_ENV, "")
     if not text:
         raise WorkspaceError(
-            f"no workspace given: pass a workspace folder or a configured workspace name, "
-            f"or set {WORKSPACE_ENV}"
+            f"no workspace given: pass a workspace folder or a configured workspace name, or set {WORKSPACE_ENV}"
         )
     return text
 
@@ -38,8 +37,7 @@ def connect(spec: str | os.PathLike[str] | None = None, *, now: dt.datetime | No
         return LocalBackend(path, now=now)
     if os.sep in text or text.startswith("."):
         raise WorkspaceError(f"workspace folder {path} does not exist")
-    try:
-        from kitlib.live import open_named
-    except ImportError:
-        raise WorkspaceError(f"{text!r} is not a folder, and live workspaces are not available in this build") from None
-    return open_named(text, now=now)
+    from kitlib.live import open_named
+
+    backend: Backend = open_named(text, now=now)
+    return backend

@@ -197,7 +197,8 @@ class ColumnMismatchError(ImportInputError):
     def __init__(self, source: str, table: str, missing: list[str], detail: str = "") -> None:
         super().__init__(
             source,
-            f"{table} rows need column(s) {', '.join(missing)}, which the file does not have" + (f"; {detail}" if detail else ""),
+            f"{table} rows need column(s) {', '.join(missing)}, which the file does not have"
+            + (f"; {detail}" if detail else ""),
         )
         self.table = table
         self.missing = missing

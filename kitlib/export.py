@@ -226,7 +226,7 @@ def _exporter() -> HTMLExporter:
     config.TagRemovePreprocessor.remove_input_tags = {"remove-input"}
     config.TagRemovePreprocessor.remove_all_outputs_tags = {"remove-output"}
     exporter = HTMLExporter(config=config)
-    exporter.register_preprocessor(OfflineOutputs(), enabled=True)
+    exporter.register_preprocessor(OfflineOutputs(), enabled=True)  # type: ignore[no-untyped-call]  # traitlets base
     return exporter
 
 

@@ -8,7 +8,8 @@ analysis then never depend on which engine or pandas version produced a frame.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -22,7 +23,9 @@ def _parse_dynamic(value: Any) -> Any:
     return value
 
 
-def normalize(frame: pd.DataFrame, dynamic_columns: Iterable[str] = (), datetime_columns: Iterable[str] = ()) -> pd.DataFrame:
+def normalize(
+    frame: pd.DataFrame, dynamic_columns: Iterable[str] = (), datetime_columns: Iterable[str] = ()
+) -> pd.DataFrame:
     """Return ``frame`` with UTC datetimes and parsed dynamic columns (in place where possible)."""
     for column in datetime_columns:
         if column in frame.columns:

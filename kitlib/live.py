@@ -191,7 +191,7 @@ class KustoBackend:
         return self._schemas[table]
 
     def close(self) -> None:
-        self._client.close()  # type: ignore[no-untyped-call]
+        self._client.close()
 
     # -- one request --------------------------------------------------------------------------
 
@@ -365,7 +365,7 @@ def time_slices(start: dt.datetime, end: dt.datetime, step: dt.timedelta) -> Ite
 def _properties(backend: KustoBackend, name: str) -> Any:
     from azure.kusto.data import ClientRequestProperties
 
-    properties = ClientRequestProperties()  # type: ignore[no-untyped-call]
+    properties = ClientRequestProperties()
     properties.set_option(ClientRequestProperties.results_defer_partial_query_failures_option_name, True)
     properties.set_option(ClientRequestProperties.request_timeout_option_name, backend.options.server_timeout)
     properties.set_option("results_progressive_enabled", False)
@@ -560,10 +560,8 @@ def backend_for(
     if ws.trusted_hosts:
         from azure.kusto.data.kusto_trusted_endpoints import MatchRule, well_known_kusto_endpoints
 
-        rules = [MatchRule(h, exact=True) for h in ws.trusted_hosts]  # type: ignore[no-untyped-call]
-        well_known_kusto_endpoints.add_trusted_hosts(  # type: ignore[no-untyped-call]
-            rules, replace=False
-        )
+        rules = [MatchRule(h, exact=True) for h in ws.trusted_hosts]
+        well_known_kusto_endpoints.add_trusted_hosts(rules, replace=False)
     if token_provider is None:
         from kitlib.auth import build_provider
 

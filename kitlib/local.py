@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import duckdb
 import duckdb_kql
@@ -136,7 +137,10 @@ class LocalBackend:
         self.sources = {t: s for t in TABLES if (s := find_table(self.root, t)) is not None}
         self._con = duckdb_kql.connect()
         self._con.execute("SET TimeZone = 'UTC'")
-        self._con.execute("SET enable_progress_bar = false")  # no bars in notebooks, reports or cron mail
+        try:
+            self._con.execute("SET enable_progress_bar = false")  # no bars in reports or cron mail
+        except duckdb.Error:
+            pass  # inside Jupyter DuckDB refuses the setting without ipywidgets, and draws no bar either
         self._views: set[str] = set()
         self._empty: set[str] = set()
 
@@ -174,7 +178,7 @@ class LocalBackend:
         started = time.perf_counter()
         try:
             relation = duckdb_kql.kql(self._con, query.text, parameters=typed, query_now=self.now)
-            dynamic = [c for c, t in zip(relation.columns, relation.types) if str(t) == "JSON"]
+            dynamic = [c for c, t in zip(relation.columns, relation.types, strict=False) if str(t) == "JSON"]
             frame = relation.df()
         except duckdb_kql.KqlUnsupportedError as exc:
             raise UnsupportedQueryError(query.name, _construct(str(exc))) from None

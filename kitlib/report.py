@@ -320,7 +320,7 @@ def _scrub_papermill_metadata(path: Path, relative: str) -> nbformat.NotebookNod
     """Replace papermill's absolute input/output paths (they leak user names) with relative ones."""
     import nbformat
 
-    nb = nbformat.read(str(path), as_version=4)
+    nb: nbformat.NotebookNode = nbformat.read(str(path), as_version=4)
     pm = nb.metadata.get("papermill", {})
     if "input_path" in pm:
         pm["input_path"] = Path(str(pm["input_path"])).name

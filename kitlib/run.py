@@ -24,7 +24,7 @@ def run_query(
     query = get_query(name)
     declared = {p.name for p in query.parameters}
     if {"start", "end"} <= declared and ("start" not in parameters or "end" not in parameters):
-        end = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+        end = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         parameters.setdefault("end", end)
         parameters.setdefault("start", end - (lookback or dt.timedelta(days=30)))
     return backend.run(query, parameters)

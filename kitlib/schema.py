@@ -10,8 +10,8 @@ The trap it exists for: the two user sign-in tables disagree on which complex co
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from kitlib.errors import SchemaError
 
@@ -187,13 +187,16 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "AADServicePrincipalSignInLogs",
-            _workload_signin_columns()
-            + (("ServicePrincipalCredentialKeyId", "string"), ("ServicePrincipalCredentialThumbprint", "string")),
+            (
+                *_workload_signin_columns(),
+                ("ServicePrincipalCredentialKeyId", "string"),
+                ("ServicePrincipalCredentialThumbprint", "string"),
+            ),
             "Service principal sign-ins (out of Phase 2 scope; what is already migrated).",
         ),
         TableSchema(
             "AADManagedIdentitySignInLogs",
-            _workload_signin_columns() + (("ConditionalAccessPoliciesV2", "dynamic"),),
+            (*_workload_signin_columns(), ("ConditionalAccessPoliciesV2", "dynamic")),
             "Managed identity sign-ins (out of Phase 2 scope).",
         ),
         TableSchema(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -35,7 +35,13 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_header_and_parameters_are_parsed(tmp_path: Path) -> None:
-    q = parse_query(write(tmp_path, "sample", GOOD.replace("// a free comment that is not a header key would be rejected, so none here\n", "")))
+    q = parse_query(
+        write(
+            tmp_path,
+            "sample",
+            GOOD.replace("// a free comment that is not a header key would be rejected, so none here\n", ""),
+        )
+    )
     assert q.name == "sample"
     assert q.tables == ("SigninLogs",)
     assert q.optional_tables == ("AADManagedIdentitySignInLogs",)
@@ -49,8 +55,14 @@ def test_header_and_parameters_are_parsed(tmp_path: Path) -> None:
 
 
 def test_let_binding_replaces_only_the_declaration(tmp_path: Path) -> None:
-    q = parse_query(write(tmp_path, "sample", GOOD.replace("// a free comment that is not a header key would be rejected, so none here\n", "")))
-    start = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    q = parse_query(
+        write(
+            tmp_path,
+            "sample",
+            GOOD.replace("// a free comment that is not a header key would be rejected, so none here\n", ""),
+        )
+    )
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     bound = q.bind_as_lets({"start": start, "end": "2026-11-27T00:00:00Z"})
     assert "declare" not in bound
     assert "let start = datetime(2026-11-01T00:00:00.000000Z);" in bound
@@ -77,7 +89,9 @@ def test_malformed_query_files_are_rejected_with_the_reason(tmp_path: Path, chan
     if message != "unknown header key":
         text = text.replace("// a free comment that is not a header key would be rejected, so none here\n", "")
     else:
-        text = text.replace("// a free comment that is not a header key would be rejected, so none here", "// owner: me")
+        text = text.replace(
+            "// a free comment that is not a header key would be rejected, so none here", "// owner: me"
+        )
     with pytest.raises(QueryDefinitionError, match=message):
         parse_query(write(tmp_path, "sample", text))
 
@@ -88,12 +102,18 @@ def test_file_name_must_match_header_name(tmp_path: Path) -> None:
 
 
 def test_parameters_are_checked_before_running(tmp_path: Path) -> None:
-    q = parse_query(write(tmp_path, "sample", GOOD.replace("// a free comment that is not a header key would be rejected, so none here\n", "")))
+    q = parse_query(
+        write(
+            tmp_path,
+            "sample",
+            GOOD.replace("// a free comment that is not a header key would be rejected, so none here\n", ""),
+        )
+    )
     with pytest.raises(ParameterError, match="'typo': not declared"):
         q.coerce_values({"start": "2026-11-01", "end": "2026-11-02", "typo": "x"})
     with pytest.raises(ParameterError, match="'end': required"):
         q.coerce_values({"start": "2026-11-01"})
-    with pytest.raises(ParameterError, match="'n'.*whole number"):
+    with pytest.raises(ParameterError, match=r"'n'.*whole number"):
         q.coerce_values({"start": "2026-11-01", "end": "2026-11-02", "n": "ten"})
 
 
@@ -112,7 +132,9 @@ def test_unknown_query_names_the_known_ones() -> None:
 
 
 def test_split_header_declares_a_window_splittable_query(tmp_path: Path) -> None:
-    text = GOOD.replace("// a free comment that is not a header key would be rejected, so none here", "// split: by_window")
+    text = GOOD.replace(
+        "// a free comment that is not a header key would be rejected, so none here", "// split: by_window"
+    )
     assert parse_query(write(tmp_path, "sample", text)).split == "by_window"
     with pytest.raises(QueryDefinitionError, match="split 'sometimes'"):
         parse_query(write(tmp_path, "sample", text.replace("by_window", "sometimes")))

@@ -16,7 +16,10 @@ from kitlib.cli import main
 def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
     ws.mkdir()
-    claims = {"http://schemas.microsoft.com/claims/authnmethodsreferences": "pwd", "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46"}
+    claims = {
+        "http://schemas.microsoft.com/claims/authnmethodsreferences": "pwd",
+        "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+    }
     rows = [
         {
             "TimeGenerated": pd.Timestamp("2026-11-20T10:00:00Z"),
@@ -39,7 +42,9 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def test_query_prints_rows_and_folds_identity_case(workspace: Path) -> None:
-    result = CliRunner().invoke(main, ["query", "arm_writes_mfa_daily", "--workspace", str(workspace), "--now", "2026-11-27T00:00:00Z"])
+    result = CliRunner().invoke(
+        main, ["query", "arm_writes_mfa_daily", "--workspace", str(workspace), "--now", "2026-11-27T00:00:00Z"]
+    )
     assert result.exit_code == 0, result.output
     assert "alice@contoso.example" in result.output
     assert "Alice@" not in result.output
@@ -48,7 +53,17 @@ def test_query_prints_rows_and_folds_identity_case(workspace: Path) -> None:
 def test_query_writes_a_file(workspace: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "writes.csv"
     result = CliRunner().invoke(
-        main, ["query", "arm_writes_mfa_daily", "--workspace", str(workspace), "--now", "2026-11-27T00:00:00Z", "--out", str(out)]
+        main,
+        [
+            "query",
+            "arm_writes_mfa_daily",
+            "--workspace",
+            str(workspace),
+            "--now",
+            "2026-11-27T00:00:00Z",
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out)
@@ -80,9 +95,9 @@ def test_a_missing_table_is_a_work_failure(tmp_path: Path) -> None:
 def test_doctor_explains_a_missing_activity_log_and_fails(tmp_path: Path) -> None:
     ws = tmp_path / "signins-only"
     ws.mkdir()
-    pd.DataFrame({"TimeGenerated": [pd.Timestamp("2026-11-20T10:00:00Z")], "UserPrincipalName": ["a@contoso.example"]}).to_parquet(
-        ws / "SigninLogs.parquet"
-    )
+    pd.DataFrame(
+        {"TimeGenerated": [pd.Timestamp("2026-11-20T10:00:00Z")], "UserPrincipalName": ["a@contoso.example"]}
+    ).to_parquet(ws / "SigninLogs.parquet")
     result = CliRunner().invoke(main, ["doctor", "--workspace", str(ws), "--now", "2026-11-27T00:00:00Z"])
     assert result.exit_code == 1
     assert "AzureActivity" in result.output

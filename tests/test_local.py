@@ -24,7 +24,14 @@ def signin_rows() -> list[dict[str, object]]:
             "ResultType": "0",
             "IsInteractive": True,
             "DeviceDetail": json.dumps({"deviceId": "d-1", "operatingSystem": "Windows"}),
-            "AuthenticationProcessingDetails": json.dumps([{"key": "Azure AD App Authentication Library", "value": "Family: MSAL Library: MSAL.Python 1.31.0 Platform: Python"}]),
+            "AuthenticationProcessingDetails": json.dumps(
+                [
+                    {
+                        "key": "Azure AD App Authentication Library",
+                        "value": "Family: MSAL Library: MSAL.Python 1.31.0 Platform: Python",
+                    }
+                ]
+            ),
         },
         {
             "TimeGenerated": "2026-11-21T11:30:00Z",
@@ -77,7 +84,8 @@ def test_every_format_gives_log_analytics_types(tmp_path: Path, fmt: str) -> Non
         "SigninLogs | where TimeGenerated between (start .. end)\n"
         "| extend Os = tostring(DeviceDetail.operatingSystem)\n"
         "| extend Lib = tostring(todynamic(AuthenticationProcessingDetails)[0].value)\n"
-        '| project TimeGenerated, User = tolower(UserPrincipalName), ResultType, Ok = ResultType == "0", IsInteractive, Os, Lib\n'
+        '| project TimeGenerated, User = tolower(UserPrincipalName), ResultType, Ok = ResultType == "0",\n'
+        "    IsInteractive, Os, Lib\n"
         "| order by TimeGenerated asc",
     )
     frame = LocalBackend(ws).run(q, WINDOW).frame
@@ -120,7 +128,8 @@ def test_a_missing_optional_table_is_empty_and_typed_with_a_warning(tmp_path: Pa
     write_table(ws, "parquet", signin_rows())
     q = query(
         tmp_path,
-        "AADManagedIdentitySignInLogs | where TimeGenerated between (start .. end) | summarize n = count(), ids = dcount(AppId)",
+        "AADManagedIdentitySignInLogs | where TimeGenerated between (start .. end)\n"
+        "| summarize n = count(), ids = dcount(AppId)",
         tables="SigninLogs",
         optional="AADManagedIdentitySignInLogs",
     )
@@ -143,7 +152,7 @@ def test_a_malformed_value_is_reported_with_the_query(tmp_path: Path) -> None:
     rows = signin_rows()
     rows[1]["TimeGenerated"] = "not a time"
     write_table(ws, "csv", rows)
-    with pytest.raises(QueryExecutionError, match="query 'q' failed.*not a time"):
+    with pytest.raises(QueryExecutionError, match=r"query 'q' failed.*not a time"):
         LocalBackend(ws).run(query(tmp_path, "SigninLogs | summarize max(TimeGenerated)"), WINDOW)
 
 
@@ -156,5 +165,5 @@ def test_fixed_now_makes_ago_reproducible(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     write_table(ws, "parquet", signin_rows())
     q = query(tmp_path, "SigninLogs | where TimeGenerated > ago(6d) | count")
-    assert LocalBackend(ws, now=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)).run(q, WINDOW).frame.iloc[0, 0] == 1
-    assert LocalBackend(ws, now=dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc)).run(q, WINDOW).frame.iloc[0, 0] == 2
+    assert LocalBackend(ws, now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC)).run(q, WINDOW).frame.iloc[0, 0] == 1
+    assert LocalBackend(ws, now=dt.datetime(2026, 11, 26, tzinfo=dt.UTC)).run(q, WINDOW).frame.iloc[0, 0] == 2
