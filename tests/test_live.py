@@ -400,10 +400,10 @@ def test_per_day_aggregates_stitch_exactly_when_split_by_day(
 
 def test_a_query_with_an_inclusive_window_is_refused_for_splitting(standin: StandinKusto) -> None:
     live = backend(
-        standin, lambda: "unused", split_by=dt.timedelta(days=1), split_queries=frozenset({"arm_writes_mfa_daily"})
+        standin, lambda: "unused", split_by=dt.timedelta(days=1), split_queries=frozenset({"arm_writes_by_identity"})
     )
     with pytest.raises(QueryDefinitionError, match="half-open window"):
-        live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+        live.run(get_query("arm_writes_by_identity"), WINDOW)
     assert standin.queries() == []
 
 
