@@ -1705,11 +1705,11 @@ class _Tenant:
         subs = [SUB_PROD_EU, SUB_PROD_US, SUB_DEV, SUB_TEST, SUB_SHARED, SUB_DATA, SUB_CONN]
         return sorted({int(s) for s in self.rng.choice(subs, size=int(self.rng.integers(1, 3)), replace=False)})
 
-    def _cli_agent(self, user: _User) -> None:
-        """Azure CLI on a self-hosted agent: refresh-token sign-ins on a schedule, writes each run."""
-        user.tools.add("azure-cli")
-        kind = str(self.rng.choice(["hourly", "nightly", "every_4h", "weekdays"], p=[0.4, 0.3, 0.15, 0.15]))
-        runs = self._schedule(kind)
+    def _cli_agent_signins(self, user: _User, runs: Arr) -> tuple[int, Arr, int]:
+        """One silent refresh-token sign-in per scheduled run of an agent logged in to the Azure CLI.
+
+        Returns (app, each run's IP, the first sign-in row); the runs' rows follow it in order.
+        """
         ips = np.array(self._agent_ips(user), dtype=np.int32)
         app, ua, dev, apd = self._tool_profile(user, "cli")
         session = int(self.new_sessions(1)[0])
@@ -1728,13 +1728,28 @@ class _Tenant:
             tok=TOK_REFRESH,
             session=session,
         )
+        return app, ip_run, first
+
+    def _run_writes(self, runs: Arr, per_run: Arr, low_s: int, high_s: int) -> tuple[Arr, Arr]:
+        """Times of ``per_run`` writes after each run start (``low_s``..``high_s`` seconds later).
+
+        Returns (index of each write's run, write time), dropping writes that fall outside the window.
+        """
+        rep = np.repeat(np.arange(len(runs)), per_run)
+        t = runs[rep] + self.rng.integers(low_s, high_s, len(rep)) * _US
+        ok = self.keep(t)
+        return rep[ok], t[ok]
+
+    def _cli_agent(self, user: _User) -> None:
+        """Azure CLI on a self-hosted agent: refresh-token sign-ins on a schedule, writes each run."""
+        user.tools.add("azure-cli")
+        kind = str(self.rng.choice(["hourly", "nightly", "every_4h", "weekdays"], p=[0.4, 0.3, 0.15, 0.15]))
+        runs = self._schedule(kind)
+        app, ip_run, first = self._cli_agent_signins(user, runs)
         pool = self.resource_pool(self._automation_subs(), int(self.rng.integers(3, 8)))
         rate = {"hourly": 0.8, "every_4h": 1.5, "nightly": 3.0, "weekdays": 2.5}[kind]
         per_run = self.rng.poisson(rate, len(runs))
-        rep = np.repeat(np.arange(len(runs)), per_run)
-        t = runs[rep] + self.rng.integers(20, 240, len(rep)) * _US
-        ok = self.keep(t)
-        rep, t = rep[ok], t[ok]
+        rep, t = self._run_writes(runs, per_run, 20, 240)
         self.add_ops(
             t,
             user.idx,
@@ -1754,24 +1769,7 @@ class _Tenant:
         user.tools.update(user.extra_tools)
         kind = str(self.rng.choice(["nightly_late", "weekdays"]))
         runs = self._schedule(kind)
-        ips = np.array(self._agent_ips(user), dtype=np.int32)
-        app, ua, dev, apd = self._tool_profile(user, "cli")
-        session = int(self.new_sessions(1)[0])
-        ip_run = ips[self.rng.integers(len(ips), size=len(runs))]
-        first = self.add_signins(
-            user,
-            runs,
-            app=app,
-            res=RES_ARM,
-            ip=ip_run,
-            dev=dev,
-            ua=ua,
-            apd=apd,
-            auth=A_SF_REFRESH,
-            interactive=False,
-            tok=TOK_REFRESH,
-            session=session,
-        )
+        app, ip_run, first = self._cli_agent_signins(user, runs)
         subs = self._automation_subs()
         pool = self.resource_pool(subs, int(self.rng.integers(12, 30)))
         deploy_pool = self.resource_pool(subs, 3, weights=np.eye(len(_FAMILIES))[FAM_DEPLOY] + 0.0)
@@ -1872,10 +1870,7 @@ class _Tenant:
             return
         pool = self.resource_pool(self._automation_subs(), int(self.rng.integers(3, 8)))
         per_run = np.where(auth == A_ROPC, self.rng.poisson(1.2, len(runs)), 0)
-        rep = np.repeat(np.arange(len(runs)), per_run)
-        t = runs[rep] + self.rng.integers(5, 120, len(rep)) * _US
-        ok = self.keep(t)
-        rep, t = rep[ok], t[ok]
+        rep, t = self._run_writes(runs, per_run, 5, 120)
         self.add_ops(
             t,
             user.idx,
@@ -1919,10 +1914,7 @@ class _Tenant:
         pool = self.resource_pool(self._automation_subs(), int(self.rng.integers(3, 10)))
         rate = {"every_30min": 0.3, "hourly": 1.0, "every_4h": 2.0, "nightly": 6.0}[kind]
         per_run = np.where(fail, 0, self.rng.poisson(rate, len(runs)))
-        rep = np.repeat(np.arange(len(runs)), per_run)
-        t = runs[rep] + self.rng.integers(5, 300, len(rep)) * _US
-        ok = self.keep(t)
-        rep, t = rep[ok], t[ok]
+        rep, t = self._run_writes(runs, per_run, 5, 300)
         self.add_ops(
             t,
             self.n_users + wl.idx,
