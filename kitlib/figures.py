@@ -240,6 +240,21 @@ def score_scatter(
     return _layout(fig, title)
 
 
+def _hour_heatmap(grid: pd.DataFrame, counted: str) -> go.Figure:
+    """Heatmap of ``grid`` (one row per identity, columns 0-23 = UTC hour), colour = ``counted``."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.values,
+            x=list(range(24)),
+            y=[safe_text(i) for i in grid.index],
+            colorscale="Blues",
+            colorbar={"title": counted},
+        )
+    )
+    fig.update_xaxes(title_text="hour of day (UTC)", dtick=2)
+    return fig
+
+
 def hour_heatmap(
     events: pd.DataFrame, *, time: str = "TimeGenerated", by: str = "identity", title: str = "When they act (UTC hour)"
 ) -> go.Figure:
@@ -248,16 +263,7 @@ def hour_heatmap(
         return empty(title)
     hours = pd.to_datetime(events[time], utc=True).dt.hour
     grid = pd.crosstab(events[by], hours).reindex(columns=range(24), fill_value=0)
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.values,
-            x=list(range(24)),
-            y=[safe_text(i) for i in grid.index],
-            colorscale="Blues",
-            colorbar={"title": "events"},
-        )
-    )
-    fig.update_xaxes(title_text="hour of day (UTC)", dtick=2)
+    fig = _hour_heatmap(grid, "events")
     return _layout(fig, title, height=max(300, 22 * len(grid) + 140))
 
 
@@ -350,16 +356,7 @@ def hour_grid(
         return empty(title)
     grid = part.pivot_table(index="Identity", columns="Hour", values="Events", aggfunc="sum", fill_value=0)
     grid = grid.reindex(index=[w for w in wanted if w in grid.index], columns=range(24), fill_value=0)
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.values,
-            x=list(range(24)),
-            y=[safe_text(i) for i in grid.index],
-            colorscale="Blues",
-            colorbar={"title": "requests"},
-        )
-    )
-    fig.update_xaxes(title_text="hour of day (UTC)", dtick=2)
+    fig = _hour_heatmap(grid, "requests")
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=max(300, 24 * len(grid) + 140))
 
