@@ -732,17 +732,12 @@ def _frames(
             "IsFragmented": progressive,
             "ErrorReportingPlacement": "InData",
         },
-        {
-            "FrameType": "DataTable",
-            "TableId": 0,
-            "TableKind": "QueryProperties",
-            "TableName": "@ExtendedProperties",
-            "Columns": [
-                {"ColumnName": "TableId", "ColumnType": "int"},
-                {"ColumnName": "Key", "ColumnType": "string"},
-                {"ColumnName": "Value", "ColumnType": "dynamic"},
-            ],
-            "Rows": [
+        _data_table(
+            0,
+            "QueryProperties",
+            "@ExtendedProperties",
+            _columns(("TableId", "int"), ("Key", "string"), ("Value", "dynamic")),
+            [
                 [
                     1,
                     "Visualization",
@@ -757,7 +752,7 @@ def _frames(
                     ),
                 ]
             ],
-        },
+        ),
     ]
     primary_rows: list[Any] = list(kept)
     if truncated and not defer:
@@ -783,17 +778,13 @@ def _frames(
             )
         frames.append({"FrameType": "TableCompletion", "TableId": 1, "RowCount": len(kept)})
     else:
-        frames.append(
-            {
-                "FrameType": "DataTable",
-                "TableId": 1,
-                "TableKind": "PrimaryResult",
-                "TableName": "PrimaryResult",
-                "Columns": columns,
-                "Rows": primary_rows,
-            }
-        )
+        frames.append(_data_table(1, "PrimaryResult", "PrimaryResult", columns, primary_rows))
     stamp = _kusto_time(dt.datetime.now(dt.UTC))
+
+    def status_row(level: tuple[int, str], status: tuple[int, str], event: tuple[int, str], payload: Any) -> list[Any]:
+        """One QueryCompletionInformation row of this request (ids, level, status, event, JSON payload)."""
+        return [stamp, crid, activity, activity, activity, *level, *status, *event, json.dumps(payload)]
+
     status_rows: list[list[Any]] = []
     if truncated:
         text = (
@@ -801,87 +792,74 @@ def _frames(
             f"(E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"
         )
         status_rows.append(
-            [
-                stamp,
-                crid,
-                activity,
-                activity,
-                activity,
-                2,
-                "Error",
-                -2133196797,
-                "Query result set too large (E_QUERY_RESULT_SET_TOO_LARGE). (-2133196797)",
-                1,
-                "QueryLimitsExceeded",
-                json.dumps({"Count": 1, "Text": text}),
-            ]
+            status_row(
+                (2, "Error"),
+                (-2133196797, "Query result set too large (E_QUERY_RESULT_SET_TOO_LARGE). (-2133196797)"),
+                (1, "QueryLimitsExceeded"),
+                {"Count": 1, "Text": text},
+            )
         )
     else:
         status_rows.append(
-            [
-                stamp,
-                crid,
-                activity,
-                activity,
-                activity,
-                4,
-                "Info",
-                0,
-                "S_OK (0)",
-                4,
-                "QueryInfo",
-                json.dumps({"Count": 1, "Text": "Query completed successfully"}),
-            ]
+            status_row(
+                (4, "Info"), (0, "S_OK (0)"), (4, "QueryInfo"), {"Count": 1, "Text": "Query completed successfully"}
+            )
         )
     status_rows.append(
-        [
-            stamp,
-            crid,
-            activity,
-            activity,
-            activity,
-            6,
-            "Stats",
-            0,
-            "S_OK (0)",
-            0,
-            "QueryResourceConsumption",
-            json.dumps(
-                {
-                    "ExecutionTime": 0.0,
-                    "dataset_statistics": [{"table_row_count": len(kept), "table_size": len(json.dumps(kept))}],
-                }
-            ),
-        ]
+        status_row(
+            (6, "Stats"),
+            (0, "S_OK (0)"),
+            (0, "QueryResourceConsumption"),
+            {
+                "ExecutionTime": 0.0,
+                "dataset_statistics": [{"table_row_count": len(kept), "table_size": len(json.dumps(kept))}],
+            },
+        )
     )
     frames.append(
-        {
-            "FrameType": "DataTable",
-            "TableId": 2,
-            "TableKind": "QueryCompletionInformation",
-            "TableName": "QueryCompletionInformation",
-            "Columns": [
-                {"ColumnName": "Timestamp", "ColumnType": "datetime"},
-                {"ColumnName": "ClientRequestId", "ColumnType": "string"},
-                {"ColumnName": "ActivityId", "ColumnType": "guid"},
-                {"ColumnName": "SubActivityId", "ColumnType": "guid"},
-                {"ColumnName": "ParentActivityId", "ColumnType": "guid"},
-                {"ColumnName": "Level", "ColumnType": "int"},
-                {"ColumnName": "LevelName", "ColumnType": "string"},
-                {"ColumnName": "StatusCode", "ColumnType": "int"},
-                {"ColumnName": "StatusCodeName", "ColumnType": "string"},
-                {"ColumnName": "EventType", "ColumnType": "int"},
-                {"ColumnName": "EventTypeName", "ColumnType": "string"},
-                {"ColumnName": "Payload", "ColumnType": "string"},
-            ],
-            "Rows": status_rows,
-        }
+        _data_table(
+            2,
+            "QueryCompletionInformation",
+            "QueryCompletionInformation",
+            _columns(
+                ("Timestamp", "datetime"),
+                ("ClientRequestId", "string"),
+                ("ActivityId", "guid"),
+                ("SubActivityId", "guid"),
+                ("ParentActivityId", "guid"),
+                ("Level", "int"),
+                ("LevelName", "string"),
+                ("StatusCode", "int"),
+                ("StatusCodeName", "string"),
+                ("EventType", "int"),
+                ("EventTypeName", "string"),
+                ("Payload", "string"),
+            ),
+            status_rows,
+        )
     )
     completion: dict[str, Any] = {"FrameType": "DataSetCompletion", "HasErrors": truncated, "Cancelled": False}
     if truncated:
         completion["OneApiErrors"] = [{"error": error}]
     frames.append(completion)
     return frames
+
+
+def _data_table(table_id: int, kind: str, name: str, columns: list[dict[str, str]], rows: list[Any]) -> dict[str, Any]:
+    """A whole (non-progressive) ``DataTable`` frame."""
+    return {
+        "FrameType": "DataTable",
+        "TableId": table_id,
+        "TableKind": kind,
+        "TableName": name,
+        "Columns": columns,
+        "Rows": rows,
+    }
+
+
+def _columns(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    """Frame column descriptors from (name, Kusto type) pairs."""
+    return [{"ColumnName": name, "ColumnType": kind} for name, kind in pairs]
 
 
 def _one_api(code: str, message: str, detail: str | None = None, kind: str | None = None) -> dict[str, Any]:
