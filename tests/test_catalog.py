@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from kitlib.catalog import get_query, load_catalog, parse_query
+from kitlib.catalog import Query, get_query, load_catalog, parse_query
 from kitlib.errors import ParameterError, QueryDefinitionError, UnknownQueryError
 
-GOOD = """// name: sample
+#: The one line of GOOD the parser rejects: tests drop it, or swap it for the header line they test.
+FREE_COMMENT = "// a free comment that is not a header key would be rejected, so none here"
+GOOD = f"""// name: sample
 // description: A sample query.
 // tables: SigninLogs
 // optional_tables: AADManagedIdentitySignInLogs
 // pii: UserPrincipalName=user, IPAddress=ip
-// a free comment that is not a header key would be rejected, so none here
+{FREE_COMMENT}
 declare query_parameters(
     start: datetime,
     end: datetime,
@@ -34,14 +36,13 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def parse_sample(tmp_path: Path) -> Query:
+    """GOOD without the line the parser rejects, parsed from ``sample.kql``."""
+    return parse_query(write(tmp_path, "sample", GOOD.replace(FREE_COMMENT + "\n", "")))
+
+
 def test_header_and_parameters_are_parsed(tmp_path: Path) -> None:
-    q = parse_query(
-        write(
-            tmp_path,
-            "sample",
-            GOOD.replace("// a free comment that is not a header key would be rejected, so none here\n", ""),
-        )
-    )
+    q = parse_sample(tmp_path)
     assert q.name == "sample"
     assert q.tables == ("SigninLogs",)
     assert q.optional_tables == ("AADManagedIdentitySignInLogs",)
@@ -55,13 +56,7 @@ def test_header_and_parameters_are_parsed(tmp_path: Path) -> None:
 
 
 def test_let_binding_replaces_only_the_declaration(tmp_path: Path) -> None:
-    q = parse_query(
-        write(
-            tmp_path,
-            "sample",
-            GOOD.replace("// a free comment that is not a header key would be rejected, so none here\n", ""),
-        )
-    )
+    q = parse_sample(tmp_path)
     start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     bound = q.bind_as_lets({"start": start, "end": "2026-11-27T00:00:00Z"})
     assert "declare" not in bound
@@ -87,11 +82,9 @@ def test_let_binding_replaces_only_the_declaration(tmp_path: Path) -> None:
 def test_malformed_query_files_are_rejected_with_the_reason(tmp_path: Path, change, message: str) -> None:
     text = change(GOOD)
     if message != "unknown header key":
-        text = text.replace("// a free comment that is not a header key would be rejected, so none here\n", "")
+        text = text.replace(FREE_COMMENT + "\n", "")
     else:
-        text = text.replace(
-            "// a free comment that is not a header key would be rejected, so none here", "// owner: me"
-        )
+        text = text.replace(FREE_COMMENT, "// owner: me")
     with pytest.raises(QueryDefinitionError, match=message):
         parse_query(write(tmp_path, "sample", text))
 
@@ -102,13 +95,7 @@ def test_file_name_must_match_header_name(tmp_path: Path) -> None:
 
 
 def test_parameters_are_checked_before_running(tmp_path: Path) -> None:
-    q = parse_query(
-        write(
-            tmp_path,
-            "sample",
-            GOOD.replace("// a free comment that is not a header key would be rejected, so none here\n", ""),
-        )
-    )
+    q = parse_sample(tmp_path)
     with pytest.raises(ParameterError, match="'typo': not declared"):
         q.coerce_values({"start": "2026-11-01", "end": "2026-11-02", "typo": "x"})
     with pytest.raises(ParameterError, match="'end': required"):
@@ -132,9 +119,7 @@ def test_unknown_query_names_the_known_ones() -> None:
 
 
 def test_split_header_declares_a_window_splittable_query(tmp_path: Path) -> None:
-    text = GOOD.replace(
-        "// a free comment that is not a header key would be rejected, so none here", "// split: by_window"
-    )
+    text = GOOD.replace(FREE_COMMENT, "// split: by_window")
     assert parse_query(write(tmp_path, "sample", text)).split == "by_window"
     with pytest.raises(QueryDefinitionError, match="split 'sometimes'"):
         parse_query(write(tmp_path, "sample", text.replace("by_window", "sometimes")))
