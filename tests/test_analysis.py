@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import shutil
 from pathlib import Path
 
@@ -17,10 +16,7 @@ from test_queries import (
     NOW,
     PWSH,
     SP_ID,
-    activity_rows,
-    interactive_rows,
-    noninteractive_rows,
-    sp_rows,
+    write_workspace,
 )
 
 from kitlib.analysis import (
@@ -37,20 +33,9 @@ from kitlib.local import LocalBackend
 from kitlib.remediation import Situation, remediation
 
 
-def _write(root: Path, *, activity: bool = True) -> Path:
-    pd.DataFrame(interactive_rows()).to_parquet(root / "SigninLogs.parquet")
-    pd.DataFrame(noninteractive_rows()).to_parquet(root / "AADNonInteractiveUserSignInLogs.parquet")
-    if activity:
-        with (root / "AzureActivity.jsonl").open("w", encoding="utf-8") as fh:
-            for row in activity_rows():
-                fh.write(json.dumps(row, default=str) + "\n")
-    pd.DataFrame(sp_rows()).to_parquet(root / "AADServicePrincipalSignInLogs.parquet")
-    return root
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _write(tmp_path_factory.mktemp("analysis-ws"))
+    return write_workspace(tmp_path_factory.mktemp("analysis-ws"))
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +116,7 @@ def test_tools_export_counts_identities_and_writes_per_band(analysis: Analysis) 
 
 
 def test_missing_activity_log_makes_write_dependent_verdicts_unknown(tmp_path: Path) -> None:
-    root = _write(tmp_path, activity=False)
+    root = write_workspace(tmp_path, activity=False)
     result = analyze(LocalBackend(root, now=NOW), now=NOW)
     assert "AzureActivity" in result.missing_tables
     assert set(result.identities["verdict"]) == {"unknown"}

@@ -309,17 +309,22 @@ def sp_rows() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("hand-made-workspace")
+def write_workspace(root: Path, *, activity: bool = True) -> Path:
+    """Write the hand-made tables into ``root`` (``activity=False`` leaves AzureActivity out)."""
     pd.DataFrame(interactive_rows()).to_parquet(root / "SigninLogs.parquet")
     pd.DataFrame(noninteractive_rows()).to_parquet(root / "AADNonInteractiveUserSignInLogs.parquet")
-    # JSON lines for the activity log: the dynamic columns arrive as nested objects.
-    with (root / "AzureActivity.jsonl").open("w", encoding="utf-8") as fh:
-        for row in activity_rows():
-            fh.write(json.dumps(row, default=str) + "\n")
+    if activity:
+        # JSON lines for the activity log: the dynamic columns arrive as nested objects.
+        with (root / "AzureActivity.jsonl").open("w", encoding="utf-8") as fh:
+            for row in activity_rows():
+                fh.write(json.dumps(row, default=str) + "\n")
     pd.DataFrame(sp_rows()).to_parquet(root / "AADServicePrincipalSignInLogs.parquet")
     return root
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_workspace(tmp_path_factory.mktemp("hand-made-workspace"))
 
 
 @pytest.fixture(scope="module")
