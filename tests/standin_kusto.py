@@ -503,11 +503,8 @@ class _KustoHandler(_Handler):
         if record.database != standin.database:
             self._send(
                 400,
-                _one_api(
-                    "General_BadRequest",
-                    "Request is invalid and cannot be executed.",
-                    f"Entity ID '{record.database}' of kind 'Database' was not found.",
-                    "Kusto.Data.Exceptions.EntityNotFoundException",
+                _bad_request(
+                    f"Entity ID '{record.database}' of kind 'Database' was not found.", "EntityNotFoundException"
                 ),
             )
             return 400
@@ -533,15 +530,7 @@ class _KustoHandler(_Handler):
         try:
             columns, rows = standin.run_kql(record.csl, record.parameters)
         except _ParameterProblem as exc:
-            self._send(
-                400,
-                _one_api(
-                    "General_BadRequest",
-                    "Request is invalid and cannot be executed.",
-                    str(exc),
-                    "Kusto.Data.Exceptions.SyntaxException",
-                ),
-            )
+            self._send(400, _bad_request(str(exc), "SyntaxException"))
             return 400
         except duckdb.CatalogException as exc:
             missing = _MISSING_TABLE.search(str(exc))
@@ -553,27 +542,11 @@ class _KustoHandler(_Handler):
                 )
             else:
                 message = f"Semantic error: {str(exc).splitlines()[0]}"
-            self._send(
-                400,
-                _one_api(
-                    "General_BadRequest",
-                    "Request is invalid and cannot be executed.",
-                    message,
-                    "Kusto.Data.Exceptions.SemanticException",
-                ),
-            )
+            self._send(400, _bad_request(message, "SemanticException"))
             return 400
         except (duckdb_kql.KqlError, duckdb.Error, AssertionError) as exc:
             message = f"Syntax error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            self._send(
-                400,
-                _one_api(
-                    "General_BadRequest",
-                    "Request is invalid and cannot be executed.",
-                    message,
-                    "Kusto.Data.Exceptions.SyntaxException",
-                ),
-            )
+            self._send(400, _bad_request(message, "SyntaxException"))
             return 400
         self._send(200, _frames(record, columns, rows, standin))
         return 200
@@ -873,6 +846,13 @@ def _one_api(code: str, message: str, detail: str | None = None, kind: str | Non
             "@permanent": code not in ("TooManyRequests", "ServiceUnavailable", "GatewayTimeout"),
         }
     }
+
+
+def _bad_request(detail: str, exception: str) -> dict[str, Any]:
+    """The service's 400 body for a query it will not run; ``exception`` names the Kusto.Data class."""
+    return _one_api(
+        "General_BadRequest", "Request is invalid and cannot be executed.", detail, f"Kusto.Data.Exceptions.{exception}"
+    )
 
 
 def _kusto_type(duck_type: str) -> str:
