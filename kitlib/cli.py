@@ -122,6 +122,61 @@ def query_command(
     click.echo(f"wrote {result.rows} rows to {out}", err=True)
 
 
+@main.command("queries")
+@click.argument("name", required=False)
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    nargs=2,
+    metavar="NAME VALUE",
+    help="With NAME: bind values and print the query.",
+)
+@handle_errors
+def queries_command(name: str | None, params: tuple[tuple[str, str], ...]) -> None:
+    """List the query catalog, or show one query (its header, parameters and KQL).
+
+    With -p values the declaration is replaced by typed `let` lines, ready to paste into the
+    Log Analytics portal.
+    """
+    from kitlib.catalog import get_query, load_catalog
+
+    if name is None:
+        catalog = load_catalog()
+        width = max(len(q) for q in catalog)
+        for query in catalog.values():
+            click.echo(f"{query.name:<{width}}  {query.description}")
+        return
+    query = get_query(name)
+    if params:
+        click.echo(query.bind_as_lets(dict(params)))
+        return
+    click.echo(f"{query.name}: {query.description}")
+    click.echo(
+        f"tables: {', '.join(query.tables)}"
+        + (f" (optional: {', '.join(query.optional_tables)})" if query.optional_tables else "")
+    )
+    for p in query.parameters:
+        click.echo(f"parameter {p.name}: {p.kql_type}" + ("" if p.required else f" = {p.default}"))
+    click.echo("")
+    click.echo(query.text.rstrip())
+
+
+@main.command("export")
+@click.argument("executed", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--html", "html_out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML file to write."
+)
+@handle_errors
+def export_command(executed: Path, html_out: Path) -> None:
+    """Export a notebook executed by papermill as one offline HTML file (code hidden, figures inline)."""
+    from kitlib.export import export_html
+
+    result = export_html(executed, html_out)
+    click.echo(f"wrote {result.path} ({result.bytes:,} bytes, {result.figures} figure(s))")
+
+
 @main.command("demo")
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the tenant into."
@@ -216,6 +271,12 @@ def analyze_command(
     help="Folder of per-run snapshots for the trend (default: OUT/../history).",
 )
 @click.option("--no-history", is_flag=True, help="Neither read nor write trend snapshots.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file for a named workspace.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="One progress bar over the batch.")
 @handle_errors
 def report_command(
@@ -231,11 +292,17 @@ def report_command(
     jobs: int | None,
     history: Path | None,
     no_history: bool,
+    config_path: Path | None,
     progress: bool,
 ) -> None:
     """Run the notebooks, publish offline HTML, index.html, manifest.json and the CSV exports."""
+    import os
+
     from kitlib.report import render_report
 
+    if config_path is not None:
+        # The notebook kernels find the config the same way the CLI does: through the environment.
+        os.environ["KITLIB_CONFIG"] = str(config_path.resolve())
     run = render_report(
         workspace,
         out,

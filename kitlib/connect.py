@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from kitlib.backends import Backend
-from kitlib.errors import WorkspaceError
+from kitlib.errors import ConfigError, WorkspaceError
 
 #: Environment variable naming the default workspace (``make lab`` points it at the demo tenant).
 WORKSPACE_ENV = "KITLIB_WORKSPACE"
@@ -27,7 +27,9 @@ def resolve_workspace(spec: str | os.PathLike[str] | None) -> str:
     return text
 
 
-def connect(spec: str | os.PathLike[str] | None = None, *, now: dt.datetime | None = None) -> Backend:
+def connect(
+    spec: str | os.PathLike[str] | None = None, *, now: dt.datetime | None = None, config_path: str | None = None
+) -> Backend:
     """A backend for ``spec``: an existing folder opens the local engine; a name opens config."""
     text = resolve_workspace(spec)
     path = Path(text).expanduser()
@@ -39,5 +41,9 @@ def connect(spec: str | os.PathLike[str] | None = None, *, now: dt.datetime | No
         raise WorkspaceError(f"workspace folder {path} does not exist")
     from kitlib.live import open_named
 
-    backend: Backend = open_named(text, now=now)
+    try:
+        backend: Backend = open_named(text, now=now, config_path=config_path)
+    except ConfigError as exc:
+        # A mistyped folder name lands here too: say both things it could have been.
+        raise WorkspaceError(f"{text!r} is neither a workspace folder nor a configured workspace: {exc}") from None
     return backend

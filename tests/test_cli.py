@@ -110,3 +110,25 @@ def test_config_check_without_a_config_file_is_a_usage_error(tmp_path: Path, mon
     result = CliRunner().invoke(main, ["config", "check"])
     assert result.exit_code == 2
     assert "missing.toml" in result.output
+
+
+def test_queries_lists_the_catalog_and_binds_one_for_the_portal() -> None:
+    listing = CliRunner().invoke(main, ["queries"])
+    assert listing.exit_code == 0
+    assert "arm_writes_mfa_daily" in listing.output and "arm_token_signins" in listing.output
+    bound = CliRunner().invoke(
+        main, ["queries", "arm_writes_mfa_daily", "-p", "start", "2026-11-01", "-p", "end", "2026-11-27"]
+    )
+    assert bound.exit_code == 0
+    assert "let start = datetime(2026-11-01T00:00:00.000000Z);" in bound.output
+    assert "declare query_parameters" not in bound.output
+
+
+def test_a_name_that_is_neither_folder_nor_configured_workspace_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KITLIB_CONFIG", str(tmp_path / "none.toml"))
+    result = CliRunner().invoke(main, ["doctor", "--workspace", "nosuch"])
+    assert result.exit_code == 2
+    assert "'nosuch' is neither a workspace folder nor a configured workspace" in result.output
