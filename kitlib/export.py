@@ -304,3 +304,22 @@ def external_references(page: str) -> list[str]:
     refs = [f"<{tag} {name}={value}>" for tag, name, value in parser.found if _EXTERNAL.match(value)]
     refs.extend(f"css {m.group(1)}" for m in _CSS_URL.finditer(page))
     return refs
+
+
+def status_sentence(status: str, *, figures: int = 0, seconds: float = 0.0, error: str = "", notebook: str = "") -> str:
+    """One notebook's line on index.html, in plain words (plain text: escape it when rendering).
+
+    ``ran in 11 s, 8 figures`` for a success; for a failure, what failed and where to look,
+    instead of a raw ``FAILED: KeyError: 'verdict'``.
+    """
+    if status == "ok":
+        drawn = f"{figures:,} figure" + ("" if figures == 1 else "s")
+        return f"ran in {seconds:.0f} s, {drawn}"
+    if status == "withheld":
+        return "withheld: the pseudonymisation check found an identity that must not be shared"
+    kind, _, detail = (error or "").partition(":")
+    where = f" (the executed notebook is notebooks/{notebook}.ipynb)" if notebook else ""
+    if not error:
+        return f"did not finish{where}"
+    cause = f"{kind.strip()} {detail.strip()}".strip() if detail else kind.strip()
+    return f"did not finish: the notebook stopped with an error ({cause}){where}"

@@ -16,9 +16,12 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from kitlib.notebook import VALUE_LABELS, VERSION_OK_LABELS, label, tool_label, version_label
+
 MFA_COLOR = "#1a7f37"
 NO_MFA_COLOR = "#cf222e"
 NEUTRAL_COLOR = "#0969da"
+#: One fixed colour per meaning on every page: red breaks, amber is at risk, green is fine, grey unknown.
 VERDICT_COLORS: Mapping[str, str] = {
     "will_break": "#cf222e",
     "at_risk": "#bf8700",
@@ -27,10 +30,23 @@ VERDICT_COLORS: Mapping[str, str] = {
 }
 BAND_COLORS: Mapping[str, str] = {
     "likely_automation": "#8250df",
-    "review": "#bf8700",
-    "human": "#0969da",
+    "review": "#bf3989",
+    "human": "#54aeff",
 }
-VERSION_COLORS: Mapping[str, str] = {"yes": "#1a7f37", "no": "#cf222e", "unknown": "#8c959f"}
+VERSION_COLORS: Mapping[str, str] = {"yes": "#1a7f37", "no": "#cf222e", "unknown": "#8c959f", "n/a": "#d0d7de"}
+WRITES_COLOR = "#6e7781"
+
+
+def _by_label(colors: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, str]:
+    return {**colors, **{labels[k]: v for k, v in colors.items() if k in labels}}
+
+
+#: The same colours keyed by the words the reports show.
+LABEL_COLORS: Mapping[str, str] = {
+    **_by_label(VERDICT_COLORS, VALUE_LABELS),
+    **_by_label(BAND_COLORS, VALUE_LABELS),
+    **_by_label(VERSION_COLORS, VERSION_OK_LABELS),
+}
 _TEMPLATE = "plotly_white"
 
 
@@ -53,6 +69,16 @@ def _layout(fig: go.Figure, title: str, *, height: int = 420, **extra: Any) -> g
         **extra,
     )
     return fig
+
+
+def _count_axis(fig: go.Figure, top: float, *, axis: str = "y", title: str = "") -> None:
+    """A count axis with whole-number ticks (no 0.5 identities), starting at zero."""
+    settings: dict[str, Any] = {"tickformat": ",d", "rangemode": "tozero"}
+    if top <= 8:
+        settings["dtick"] = 1
+    if title:
+        settings["title_text"] = title
+    (fig.update_yaxes if axis == "y" else fig.update_xaxes)(**settings)
 
 
 def empty(title: str, message: str = "No data in this window.") -> go.Figure:
@@ -80,7 +106,8 @@ def writes_by_day(daily: pd.DataFrame, *, title: str = "ARM writes by user ident
         if flag in per_day.columns:
             fig.add_bar(x=per_day.index, y=per_day[flag], name=name, marker_color=color)
     fig.update_layout(barmode="stack")
-    fig.update_yaxes(title_text="write operations")
+    _count_axis(fig, float(per_day.sum(axis=1).max()), title="write operations")
+    fig.update_xaxes(tickformat="%b %d")
     return _layout(fig, title)
 
 
@@ -111,32 +138,41 @@ def top_bar(
     color_by: str | None = None,
     colors: Mapping[str, str] | None = None,
     value_title: str = "",
+    labels: Any = None,
 ) -> go.Figure:
-    """Horizontal bars of the ``n`` largest ``value`` per ``label`` (largest on top)."""
+    """Horizontal bars of the ``n`` largest ``value`` per ``label`` (largest on top).
+
+    ``labels`` maps each ``label`` value to what the reader sees (e.g. a short subscription ID).
+    """
     if frame.empty:
         return empty(title)
     top = frame.nlargest(n, value).iloc[::-1]
+    shown = top[label].map(labels) if labels is not None else top[label]
+    names = _safe_series(shown)
     fig = go.Figure()
     if color_by and color_by in top.columns:
-        for key, part in top.groupby(color_by, sort=False):
+        for key, part in top.assign(_shown=names).groupby(color_by, sort=False):
             fig.add_bar(
-                y=_safe_series(part[label]),
+                y=part["_shown"],
                 x=part[value],
                 orientation="h",
-                name=safe_text(key),
+                name=safe_text(VALUE_LABELS.get(str(key), str(key))),
                 marker_color=(colors or {}).get(str(key), NEUTRAL_COLOR),
+                hovertext=_safe_series(part[label]),
             )
         fig.update_layout(barmode="stack")
-        fig.update_yaxes(categoryorder="array", categoryarray=list(_safe_series(top[label])))
+        fig.update_yaxes(categoryorder="array", categoryarray=list(names))
     else:
         fig.add_bar(
-            y=_safe_series(top[label]),
+            y=names,
             x=top[value],
             orientation="h",
             marker_color=color or NEUTRAL_COLOR,
-            name=safe_text(value),
+            name=safe_text(value_title or value),
+            hovertext=_safe_series(top[label]),
         )
-    fig.update_xaxes(title_text=value_title or value)
+    _count_axis(fig, float(top[value].max()), axis="x", title=value_title or value.replace("_", " "))
+    fig.update_yaxes(automargin=True)
     return _layout(fig, title, height=max(260, 26 * len(top) + 120), showlegend=bool(color_by))
 
 
@@ -152,19 +188,19 @@ def callers_without_mfa(daily: pd.DataFrame, *, n: int = 15, title: str = "Who w
 def verdict_counts(identities: pd.DataFrame, *, title: str = "Identities by verdict") -> go.Figure:
     """One bar per verdict, coloured by severity."""
     if identities.empty or "verdict" not in identities.columns:
-        return empty(title)
+        return empty(title, "No ARM activity by user identities in this window.")
     order = [v for v in VERDICT_COLORS if v in set(identities["verdict"])]
     counts = identities["verdict"].value_counts().reindex(order, fill_value=0)
     fig = go.Figure(
         go.Bar(
-            x=[v.replace("_", " ") for v in counts.index],
+            x=[label(v) for v in counts.index],
             y=counts.values,
             marker_color=[VERDICT_COLORS[v] for v in counts.index],
             text=counts.values,
             textposition="outside",
         )
     )
-    fig.update_yaxes(title_text="identities")
+    _count_axis(fig, float(counts.max()) * 1.1, title="identities")
     return _layout(fig, title, height=340, showlegend=False)
 
 
@@ -179,19 +215,31 @@ def stacked_counts(
     value_title: str = "identities",
     horizontal: bool = True,
 ) -> go.Figure:
-    """Counts (or sums of ``value``) per ``category``, stacked by ``stack``."""
+    """Counts (or sums of ``value``) per ``category``, stacked by ``stack`` (both shown in words).
+
+    A ``version_ok`` stack uses the kit's version vocabulary (the portal's is 'not applicable').
+    """
     if frame.empty:
         return empty(title)
-    agg = frame.groupby([category, stack]).size() if value is None else frame.groupby([category, stack])[value].sum()
+    keyed = frame.copy()
+    if stack == "version_ok":
+        tools = keyed["tool"] if "tool" in keyed.columns else pd.Series("", index=keyed.index)
+        keyed[stack] = [version_label(ok, t) for ok, t in zip(keyed[stack], tools, strict=True)]
+    else:
+        keyed[stack] = keyed[stack].map(label)
+    keyed[category] = keyed[category].map(tool_label if category == "tool" else label)
+    agg = keyed.groupby([category, stack]).size() if value is None else keyed.groupby([category, stack])[value].sum()
     table = agg.unstack(stack, fill_value=0)
     table = table.loc[table.sum(axis=1).sort_values(ascending=horizontal).index]
+    palette = {**LABEL_COLORS, **_by_label(dict(colors or {}), {**VALUE_LABELS, **VERSION_OK_LABELS})}
+    order = [c for c in palette if c in table.columns] + [c for c in table.columns if c not in palette]
     fig = go.Figure()
-    for key in table.columns:
+    for key in order:
         labels = [safe_text(c) for c in table.index]
         kwargs = {"y": labels, "x": table[key], "orientation": "h"} if horizontal else {"x": labels, "y": table[key]}
-        fig.add_bar(name=safe_text(key), marker_color=(colors or {}).get(str(key)), **kwargs)
+        fig.add_bar(name=safe_text(key), marker_color=palette.get(str(key)), **kwargs)
     fig.update_layout(barmode="stack")
-    (fig.update_xaxes if horizontal else fig.update_yaxes)(title_text=value_title)
+    _count_axis(fig, float(table.sum(axis=1).max()), axis="x" if horizontal else "y", title=value_title)
     height = max(280, 28 * len(table) + 140) if horizontal else 420
     return _layout(fig, title, height=height)
 
@@ -206,13 +254,13 @@ def score_histogram(identities: pd.DataFrame, *, title: str = "Automation score 
         if len(part):
             fig.add_histogram(
                 x=part["automation_score"],
-                name=band.replace("_", " "),
+                name=label(band),
                 marker_color=color,
                 xbins={"start": 0, "end": 101, "size": 5},
             )
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title_text="automation score", range=[0, 100])
-    fig.update_yaxes(title_text="identities")
+    _count_axis(fig, 10, title="identities")
     return _layout(fig, title, height=340)
 
 
@@ -230,12 +278,12 @@ def score_scatter(
                 x=part[x].clip(lower=1),
                 y=part["automation_score"],
                 mode="markers",
-                name=band.replace("_", " "),
+                name=label(band),
                 marker={"color": color, "size": 9, "opacity": 0.8},
                 text=_safe_series(part["identity"]),
                 hovertemplate="%{text}<br>score %{y}<br>writes %{x}<extra></extra>",
             )
-    fig.update_xaxes(type="log", title_text=x.replace("_", " ") + " (log)")
+    fig.update_xaxes(type="log", title_text=x.replace("arm_", "").replace("_", " ") + " (log scale)")
     fig.update_yaxes(title_text="automation score", range=[-2, 102])
     return _layout(fig, title)
 
@@ -294,26 +342,53 @@ def timeline(
     return _layout(fig, title, height=360)
 
 
+TREND_STARTS = "The trend starts with the next scheduled run: it needs at least two runs."
+
+
 def burn_down(history: pd.DataFrame, *, title: str = "Identities that would break, run over run") -> go.Figure:
-    """Lines per verdict count over scheduled runs (``run_at`` plus one column per series)."""
-    if history.empty or len(history) < 1:
-        return empty(title, "No earlier runs recorded yet.")
-    fig = go.Figure()
-    palette = {
-        "will_break": VERDICT_COLORS["will_break"],
-        "at_risk": VERDICT_COLORS["at_risk"],
-        "writes_without_mfa": "#6e7781",
-    }
-    for column in [c for c in history.columns if c != "run_at"]:
+    """Two panels over scheduled runs: identities (would break, at risk) above, writes without MFA below.
+
+    Identities number in the hundreds and writes in the tens of thousands: on one axis the
+    identity lines would sit on zero. Needs at least two runs (``run_at`` plus the series).
+    """
+    if history.empty or len(history) < 2:
+        return empty(title, TREND_STARTS)
+    from plotly.subplots import make_subplots
+
+    when = pd.to_datetime(history["run_at"], utc=True)
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.12,
+        subplot_titles=("identities", "writes without MFA"),
+    )
+    for column in ("will_break", "at_risk"):
+        if column in history.columns:
+            fig.add_scatter(
+                x=when,
+                y=history[column],
+                mode="lines+markers",
+                name=label(column),
+                line={"color": VERDICT_COLORS[column]},
+                row=1,
+                col=1,
+            )
+    if "writes_without_mfa" in history.columns:
         fig.add_scatter(
-            x=history["run_at"],
-            y=history[column],
+            x=when,
+            y=history["writes_without_mfa"],
             mode="lines+markers",
-            name=safe_text(column.replace("_", " ")),
-            line={"color": palette.get(column)},
+            name="writes without MFA",
+            line={"color": WRITES_COLOR},
+            row=2,
+            col=1,
         )
-    fig.update_yaxes(title_text="count", rangemode="tozero")
-    return _layout(fig, title, height=340)
+    identities_top = float(history[[c for c in ("will_break", "at_risk") if c in history.columns]].max().max())
+    fig.update_yaxes(tickformat=",d", rangemode="tozero", row=1, col=1, dtick=1 if identities_top <= 8 else None)
+    fig.update_yaxes(tickformat=",d", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(type="date", tickformat="%b %d, %Y")
+    return _layout(fig, title, height=480)
 
 
 def pie(
@@ -427,12 +502,43 @@ def ip_spread(
     return _layout(fig, title, height=max(300, 34 * len(spread) + 140))
 
 
+def band_order(band: Any) -> tuple[int, Any, int]:
+    """Sort key of a version band: by version (``<=2.29.2`` first, ``>=2.91.0`` last), unknown at the end."""
+    from kitlib.versions import is_version, parse_version
+
+    text = str(band).strip()
+    edge = 0
+    if text.startswith("<="):
+        text, edge = text[2:], -1
+    elif text.startswith(">="):
+        text, edge = text[2:], 1
+    low = text.split("-", 1)[0].strip()
+    if not is_version(low):
+        return (1, None, 0)
+    return (0, parse_version(low), edge)
+
+
+def sort_bands(tools: pd.DataFrame) -> pd.DataFrame:
+    """``tools`` ordered by tool, then by version band as versions (oldest first, unknown last)."""
+    if tools.empty:
+        return tools
+
+    def key(position: int) -> tuple[str, int, Any, int]:
+        known, version, edge = band_order(tools["version_band"].iloc[position])
+        return (str(tools["tool"].iloc[position]), known, version if known == 0 else (), edge)
+
+    return tools.iloc[sorted(range(len(tools)), key=key)]
+
+
 def version_bands(tools: pd.DataFrame, tool: str, *, title: str | None = None) -> go.Figure:
-    """Identities per version band of one tool, coloured by whether the band handles the claims challenge."""
-    heading = title or f"{tool}: identities per version band"
+    """Identities per version band of one tool (oldest left), coloured by whether it handles the claims challenge."""
+    heading = title or f"{tool_label(tool)}: identities per version band"
     part = tools[tools["tool"] == tool]
     if part.empty:
-        return empty(heading, f"No {tool} use seen in this window.")
+        return empty(heading, f"No {tool_label(tool)} use seen in this window.")
+    keys = {band: band_order(band) for band in part["version_band"]}
+    known = sorted((b for b in keys if keys[b][0] == 0), key=lambda b: (keys[b][1], keys[b][2]))
+    order = known + sorted(b for b in keys if keys[b][0] != 0)
     fig = go.Figure()
     for ok in ("no", "unknown", "yes"):
         rows = part[part["version_ok"] == ok]
@@ -440,12 +546,18 @@ def version_bands(tools: pd.DataFrame, tool: str, *, title: str | None = None) -
             fig.add_bar(
                 x=_safe_series(rows["version_band"]),
                 y=rows["identities"],
-                name={"no": "too old for the claims challenge", "unknown": "cannot tell", "yes": "handles it"}[ok],
+                name=version_label(ok, tool),
                 marker_color=VERSION_COLORS[ok],
             )
     fig.update_layout(barmode="stack")
     fig.update_xaxes(
-        categoryorder="array", categoryarray=list(_safe_series(part["version_band"])), title_text="version band"
+        categoryorder="array",
+        categoryarray=[safe_text(b) for b in order],
+        title_text="version band (oldest left)",
+        tickangle=-35,
+        automargin=True,
     )
-    fig.update_yaxes(title_text="identities")
-    return _layout(fig, heading, height=380)
+    _count_axis(fig, float(part.groupby("version_band")["identities"].sum().max()), title="identities")
+    fig = _layout(fig, heading, height=440)
+    fig.update_layout(margin={"b": 120}, legend={"y": -0.45})
+    return fig

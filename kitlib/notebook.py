@@ -185,9 +185,17 @@ def table(
     max_rows: int = 50,
     sortable: bool = False,
     numeric_sort: Iterable[str] = (),
+    raw_html: Mapping[str, Sequence[str]] | None = None,
+    more: str = "",
+    total: int | None = None,
 ) -> HTML:
-    """An escaped HTML table of ``frame`` (first ``max_rows`` rows, with a note on what was cut)."""
+    """An escaped HTML table of ``frame`` (first ``max_rows`` rows, with a note on what was cut).
+
+    ``raw_html`` gives, per column, markup this module already built and escaped (one string per
+    shown row); ``more`` replaces the default note on cut rows.
+    """
     shown = frame.head(max_rows)
+    raw = {k: list(v) for k, v in (raw_html or {}).items()}
     classes = "kit-table kit-sortable" if sortable else "kit-table"
     head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
     numeric = {c for c in shown.columns if pd.api.types.is_numeric_dtype(shown[c])} | set(numeric_sort)
@@ -195,28 +203,28 @@ def table(
     wordy = {
         c
         for c in shown.columns
-        if c not in numeric and len(shown) and shown[c].map(lambda v: len(_cell(v))).mean() > 40
+        if c not in numeric and len(shown) and (c in raw or shown[c].map(lambda v: len(_cell(v))).mean() > 40)
     }
     rows = []
-    for record in shown.itertuples(index=False, name=None):
+    for position, record in enumerate(shown.itertuples(index=False, name=None)):
         cells = []
         for column, value in zip(shown.columns, record, strict=True):
             attr = ' class="num"' if column in numeric else ' class="text"' if column in wordy else ""
-            cells.append(f"<td{attr}>{esc(_cell(value))}</td>")
+            content = raw[column][position] if column in raw else esc(_cell(value))
+            cells.append(f"<td{attr}>{content}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    more = ""
-    if len(frame) > max_rows:
-        more = (
-            f'<p class="kit-more">Showing {max_rows:,} of {len(frame):,} rows; the full list is in the data files.</p>'
-        )
+    count = len(frame) if total is None else total
+    if not more and count > max_rows:
+        more = f"Showing {max_rows:,} of {count:,} rows; the full list is in the data files."
+    more_html = f'<p class="kit-more">{esc(more)}</p>' if more else ""
     if frame.empty:
         body = f'<tr><td colspan="{max(len(shown.columns), 1)}">(none)</td></tr>'
     else:
         body = "".join(rows)
     markup = (
         f'<div class="kit-table-wrap"><table class="{classes}">{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>{more}"
+        f"<tbody>{body}</tbody></table></div>{more_html}"
     )
     return HTML(markup, frame.head(max_rows).to_string(index=False) if len(frame.columns) else "(empty)")
 
@@ -266,6 +274,281 @@ def empty_timeline() -> pd.DataFrame:
     frame["Events"] = pd.Series(dtype="int64")
     frame["Operations"] = pd.Series(dtype="int64")
     return frame
+
+
+# -- readable names: one vocabulary for every page ----------------------------------------------
+
+#: What a person reads instead of the analysis' internal values (verdicts, bands, flags).
+VALUE_LABELS: Mapping[str, str] = {
+    "will_break": "would break",
+    "at_risk": "at risk",
+    "not_affected": "not affected",
+    "unknown": "cannot tell",
+    "likely_automation": "likely automation",
+    "review": "to review",
+    "human": "human",
+}
+#: ``version_ok`` in words; the portal needs no client upgrade, so its versions do not apply.
+VERSION_OK_LABELS: Mapping[str, str] = {
+    "yes": "handles the claims challenge",
+    "no": "too old",
+    "unknown": "cannot tell",
+    "n/a": "not applicable",
+}
+NOT_APPLICABLE_TOOLS = frozenset({"portal"})
+#: Column headers in words (a column not listed keeps its name with spaces for underscores).
+COLUMN_LABELS: Mapping[str, str] = {
+    "identity": "identity",
+    "verdict": "verdict",
+    "arm_writes": "writes",
+    "arm_writes_without_mfa": "writes without MFA",
+    "arm_actions": "actions",
+    "arm_actions_without_mfa": "actions without MFA",
+    "automation_score": "automation score",
+    "automation_band": "automation band",
+    "automation_reasons": "why it looks automated",
+    "tools": "tools",
+    "tool_versions": "tool versions",
+    "version_ok": "client version",
+    "azure_cli_version_ok": "Azure CLI version",
+    "azure_powershell_version_ok": "Az PowerShell version",
+    "ropc": "password sign-in (ROPC)",
+    "guest": "guest",
+    "breakglass": "break-glass",
+    "policy_mfa_events": "MFA policy events",
+    "reasons": "why",
+    "remediation": "what to do",
+    "tool": "tool",
+    "version_band": "version band",
+    "confidence": "confidence",
+    "identities": "identities",
+    "identities_will_break": "identities that would break",
+    "evidence": "evidence",
+    "before": "before",
+    "now": "now",
+    "change": "change",
+}
+#: First-party client app IDs seen in sign-in and activity logs, by name.
+APP_NAMES: Mapping[str, str] = {
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46": "Azure CLI",
+    "1950a258-227b-4e31-a9cf-717495945fc2": "Azure PowerShell",
+    "c44b4083-3bb0-49c1-b47d-974e53cbdf3c": "Azure Portal",
+    "872cd9fa-d31f-45e0-9eab-6e460a02d1f1": "Visual Studio",
+    "aebc6443-996d-45c2-90f0-388ff96faa56": "Visual Studio Code",
+    "0c1307d4-29d6-4389-a11c-5cbe7f65d7fa": "Azure mobile app",
+}
+TOOL_NAMES: Mapping[str, str] = {
+    "azure-cli": "Azure CLI",
+    "azure-powershell": "Az PowerShell",
+    "portal": "Azure Portal",
+}
+#: Columns holding verdicts/bands, version flags, identities, app IDs and subscriptions.
+_VALUE_COLUMNS = frozenset({"verdict", "automation_band", "before", "now"})
+_VERSION_COLUMNS = frozenset({"version_ok", "azure_cli_version_ok", "azure_powershell_version_ok"})
+_IDENTITY_COLUMNS = frozenset({"identity", "Caller", "Identity", "UserPrincipalName"})
+_APP_COLUMNS = frozenset({"App", "AppId", "app"})
+_SUBSCRIPTION_COLUMNS = frozenset({"SubscriptionId", "subscription"})
+#: Order of severity for lists of identities (most urgent first).
+SEVERITY: Mapping[str, int] = {"will_break": 0, "at_risk": 1, "unknown": 2, "not_affected": 3}
+
+
+def label(value: Any) -> str:
+    """An internal value (``will_break``, ``likely_automation``...) in words; others unchanged."""
+    text = _cell(value)
+    return VALUE_LABELS.get(text, text)
+
+
+def column_label(name: str) -> str:
+    """A column header in words."""
+    return COLUMN_LABELS.get(name, name.replace("_", " "))
+
+
+def version_label(ok: Any, tool: Any = "") -> str:
+    """``version_ok`` in the kit's one vocabulary; the portal's is 'not applicable'."""
+    if str(tool) in NOT_APPLICABLE_TOOLS:
+        return VERSION_OK_LABELS["n/a"]
+    text = _cell(ok)
+    return VERSION_OK_LABELS.get(text, text)
+
+
+def tool_label(tool: Any) -> str:
+    """A tool family by its product name (``azure-cli`` -> Azure CLI); unknown ones unchanged."""
+    return TOOL_NAMES.get(str(tool), _cell(tool))
+
+
+def app_label(app: Any) -> str:
+    """A well-known first-party app ID by name; an unknown ID (or a name) is shown as it is."""
+    text = _cell(app)
+    return APP_NAMES.get(text.strip().lower(), text)
+
+
+def identity_label(upn: Any) -> str:
+    """A guest's ``x_vendor.example#EXT#@tenant`` form as ``x@vendor.example (guest)``; others unchanged.
+
+    Display only: pseudonyms never contain ``#EXT#``, so a pseudonymised run shows only pseudonyms.
+    """
+    text = _cell(upn)
+    marker = text.lower().find("#ext#")
+    if marker <= 0:
+        return text
+    local = text[:marker]
+    at = local.rfind("_")
+    if at <= 0:
+        return text
+    return f"{local[:at]}@{local[at + 1 :]} (guest)"
+
+
+def subscription_label(subscription: Any, names: Mapping[str, str] | None = None) -> str:
+    """A subscription by its name when known, else its first 8 characters and an ellipsis."""
+    text = _cell(subscription)
+    if names and text in names:
+        return names[text]
+    return text[:8] + "\u2026" if len(text) > 9 else text
+
+
+def readable(frame: pd.DataFrame, *, subscriptions: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A copy of ``frame`` for display: values and column headers in words, apps and guests by name."""
+    out = frame.copy()
+    tool = out["tool"] if "tool" in out.columns else None
+    for column in out.columns:
+        if column in _VALUE_COLUMNS:
+            out[column] = out[column].map(label)
+        elif column in _VERSION_COLUMNS:
+            tools = tool if tool is not None and column == "version_ok" else pd.Series("", index=out.index)
+            out[column] = [version_label(ok, t) for ok, t in zip(out[column], tools, strict=True)]
+        elif column in _IDENTITY_COLUMNS:
+            out[column] = out[column].map(identity_label)
+        elif column in _APP_COLUMNS:
+            out[column] = out[column].map(app_label)
+        elif column in _SUBSCRIPTION_COLUMNS:
+            out[column] = out[column].map(lambda s: subscription_label(s, subscriptions))
+        elif column in ("tools",):
+            out[column] = out[column].map(lambda v: ", ".join(tool_label(t) for t in _cell(v).split(";") if t))
+        elif column == "tool":
+            out[column] = out[column].map(tool_label)
+    return out.rename(columns={c: column_label(str(c)) for c in out.columns})
+
+
+def split_items(text: Any, sep: str = " | ") -> list[str]:
+    """The separate items of a joined text column (reasons, remediation)."""
+    return [part.strip() for part in _cell(text).split(sep) if part.strip()]
+
+
+def action_counts(frame: pd.DataFrame, column: str = "remediation", *, by: str = "identity") -> pd.DataFrame:
+    """How many identities each separate action applies to (a joined text counts once per action)."""
+    rows = [(action, who) for who, text in zip(frame[by], frame[column], strict=True) for action in split_items(text)]
+    pairs = pd.DataFrame(rows, columns=["action", by]).drop_duplicates()
+    counts = pairs.groupby("action", as_index=False).agg(identities=(by, "count"))
+    return counts.sort_values(["identities", "action"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def by_severity(identities: pd.DataFrame) -> pd.DataFrame:
+    """Identities most urgent first: verdict severity, then writes without MFA, then name."""
+    if identities.empty:
+        return identities
+    order = identities["verdict"].map(lambda v: SEVERITY.get(str(v), len(SEVERITY)))
+    keyed = identities.assign(_order=order)
+    keyed = keyed.sort_values(
+        ["_order", "arm_writes_without_mfa", "identity"], ascending=[True, False, True], kind="stable"
+    )
+    return keyed.drop(columns="_order")
+
+
+def _details(text: Any) -> str:
+    """Joined text as a short summary that opens into one line per item."""
+    items = split_items(text)
+    if not items:
+        return ""
+    if len(items) == 1 and len(items[0]) <= 90:
+        return esc(items[0])
+    summary = items[0] if len(items[0]) <= 90 else items[0][:87].rstrip() + "\u2026"
+    more = f" (+{len(items) - 1} more)" if len(items) > 1 else ""
+    body = "".join(f"<li>{esc(i)}</li>" for i in items)
+    return f"<details><summary>{esc(summary)}{esc(more)}</summary><ul>{body}</ul></details>"
+
+
+IDENTITY_TABLE_COLUMNS = (
+    "identity",
+    "verdict",
+    "arm_writes_without_mfa",
+    "automation_band",
+    "tools",
+    "reasons",
+    "remediation",
+)
+
+
+def identity_table(
+    identities: pd.DataFrame,
+    *,
+    caption: str,
+    columns: Sequence[str] = IDENTITY_TABLE_COLUMNS,
+    max_rows: int = 50,
+    full_list: str = "identities.csv",
+    expandable: Sequence[str] = ("reasons", "remediation", "automation_reasons", "tool_versions"),
+    rank: bool = True,
+) -> HTML:
+    """The most urgent ``max_rows`` identities (or the first, ``rank=False``), long text folded into <details>."""
+    ranked = by_severity(identities) if rank else identities
+    shown = ranked.head(max_rows)
+    present = [c for c in columns if c in shown.columns]
+    folded = [c for c in present if c in expandable]
+    plain = readable(shown[[c for c in present if c not in folded]])
+    markup: dict[str, list[str]] = {column_label(c): [_details(v) for v in shown[c]] for c in folded}
+    more = ""
+    if len(ranked) > max_rows:
+        more = f"Showing the {max_rows:,} most urgent of {len(ranked):,} identities; the full list is in {full_list}."
+    return table(
+        plain.assign(**{k: [""] * len(plain) for k in markup}),
+        caption=caption,
+        max_rows=max_rows,
+        sortable=True,
+        raw_html=markup,
+        more=more,
+        total=len(ranked),
+    )
+
+
+def identities_of(analysis: Any) -> pd.DataFrame:
+    """The analysis' identities with every identities.csv column, even when no identity was seen."""
+    from kitlib.analysis import EXTRA_COLUMNS, IDENTITY_COLUMNS
+
+    frame: pd.DataFrame = analysis.identities
+    missing = [c for c in IDENTITY_COLUMNS + EXTRA_COLUMNS if c not in frame.columns]
+    if missing:
+        frame = pd.concat([frame, empty_frame(*missing)], axis=1)
+    if frame.empty:
+        frame = frame.astype({c: "int64" for c in ("arm_writes", "arm_writes_without_mfa") if c in frame})
+    frame["breakglass"] = frame["breakglass"].fillna(False).astype(bool)
+    for flag in ("ropc", "guest"):
+        frame[flag] = frame[flag].fillna(False).astype(bool)
+    return frame
+
+
+def tools_of(analysis: Any) -> pd.DataFrame:
+    """The analysis' tool bands with every tools.csv column, even when no tool was seen."""
+    from kitlib.analysis import TOOL_COLUMNS
+
+    frame: pd.DataFrame = analysis.tools
+    missing = [c for c in TOOL_COLUMNS if c not in frame.columns]
+    return pd.concat([frame, empty_frame(*missing)], axis=1) if missing else frame
+
+
+def no_activity(what: str = "ARM activity by user identities") -> HTML:
+    """The empty state of a page: nothing was seen in the window, said plainly."""
+    return note(f"No {what} in this window: there is nothing to show here.", kind="info")
+
+
+def warnings_note(warnings: Iterable[str]) -> HTML:
+    """The analysis' warnings, shown where they change what a page can say."""
+    items = list(dict.fromkeys(str(w) for w in warnings))
+    if not items:
+        return HTML("", "")
+    body = "".join(f"<li>{esc(w)}</li>" for w in items)
+    return HTML(
+        f'<div class="kit-note kit-note-warning"><strong>The analysis warned:</strong><ul>{body}</ul></div>',
+        "\n".join(items),
+    )
 
 
 # -- findings worded from data ------------------------------------------------------------
@@ -319,8 +602,9 @@ def next_steps(identities: pd.DataFrame, policy: pd.DataFrame | None = None) -> 
     old = ids[(ids["version_ok"] == "no") & ids["verdict"].isin(["will_break", "at_risk"])]
     if len(old):
         steps.append(
-            f"Upgrade the clients of {_n(len(old), 'identity', 'identities')} to Azure CLI 2.76+ / Az PowerShell "
-            f"14.3+ (Az.Accounts 5.2+): older ones cannot turn ARM's claims challenge into a re-login prompt."
+            f"Upgrade the clients of {_n(len(old), 'identity', 'identities')} that would break or are at risk "
+            f"to Azure CLI 2.76+ / Az PowerShell 14.3+ (Az.Accounts 5.2+): older ones cannot turn ARM's claims "
+            f"challenge into a re-login prompt (the tools page counts every identity on a too-old client)."
         )
     guests = breaking[breaking["guest"].astype(bool)]
     if len(guests):

@@ -249,3 +249,135 @@ def test_a_cached_analysis_is_used_only_for_the_same_parameters(
     assert kn._cached_analysis(other.analysis_key()) is None
     cache.write_bytes(b"not a pickle")
     assert kn._cached_analysis(ctx.analysis_key()) is None
+
+
+# -- readable names and the identities table -------------------------------------------------
+
+
+def test_readable_uses_words_for_verdicts_bands_versions_apps_guests_and_subscriptions() -> None:
+    frame = pd.DataFrame(
+        {
+            "identity": ["kim_vendor-x.example#EXT#@contoso.example", "ann@contoso.example"],
+            "verdict": ["will_break", "at_risk"],
+            "automation_band": ["likely_automation", "human"],
+            "tool": ["portal", "azure-cli"],
+            "version_ok": ["unknown", "no"],
+            "App": ["04B07795-8DDB-461A-BBEE-02F9E1BF7B46", "11111111-2222-3333-4444-555555555555"],
+            "SubscriptionId": ["4a1b2c3d-0000-1111-2222-333344445555", "5b6c7d8e-0000-1111-2222-333344445555"],
+            "identities_will_break": [3, 1],
+        }
+    )
+    shown = kn.readable(frame, subscriptions={"5b6c7d8e-0000-1111-2222-333344445555": "Production"})
+    assert list(shown.columns) == [
+        "identity",
+        "verdict",
+        "automation band",
+        "tool",
+        "client version",
+        "App",
+        "SubscriptionId",
+        "identities that would break",
+    ]
+    assert shown["identity"].tolist() == ["kim@vendor-x.example (guest)", "ann@contoso.example"]
+    assert shown["verdict"].tolist() == ["would break", "at risk"]
+    assert shown["automation band"].tolist() == ["likely automation", "human"]
+    assert shown["tool"].tolist() == ["Azure Portal", "Azure CLI"]
+    assert shown["client version"].tolist() == ["not applicable", "too old"]
+    assert shown["App"].tolist() == ["Azure CLI", "11111111-2222-3333-4444-555555555555"]
+    assert shown["SubscriptionId"].tolist() == ["4a1b2c3d\u2026", "Production"]
+
+
+def test_a_pseudonym_is_shown_as_it_is() -> None:
+    pseudonym = "user-0f3a9c2b1d"
+    assert kn.identity_label(pseudonym) == pseudonym
+
+
+def test_action_counts_count_each_action_of_a_joined_remediation_once_per_identity() -> None:
+    frame = pd.DataFrame(
+        {
+            "identity": ["a", "b", "c"],
+            "remediation": [
+                "Require MFA | Upgrade Azure CLI",
+                "Require MFA",
+                "Move to a workload identity | Require MFA",
+            ],
+        }
+    )
+    counts = kn.action_counts(frame)
+    assert counts.to_dict(orient="records") == [
+        {"action": "Require MFA", "identities": 3},
+        {"action": "Move to a workload identity", "identities": 1},
+        {"action": "Upgrade Azure CLI", "identities": 1},
+    ]
+
+
+def test_identity_table_shows_the_most_urgent_first_caps_the_rows_and_folds_long_text() -> None:
+    rows = [
+        {"identity": f"user{i}@contoso.example", "verdict": "at_risk", "arm_writes_without_mfa": 0} for i in range(60)
+    ]
+    rows.append(
+        {
+            "identity": "worst@contoso.example",
+            "verdict": "will_break",
+            "arm_writes_without_mfa": 5,
+            "reasons": f"5 writes without MFA | {HOSTILE}",
+            "remediation": "Require MFA",
+        }
+    )
+    frame = identities_frame(rows).assign(tools="azure-cli;portal")
+    html = kn.identity_table(frame, caption="at risk", max_rows=50).html
+    assert html.count("<tr>") == 51  # header + 50 rows
+    assert html.index("worst@contoso.example") < html.index("user0@contoso.example")
+    assert "Showing the 50 most urgent of 61 identities; the full list is in identities.csv." in html
+    assert "<details><summary>5 writes without MFA (+1 more)</summary>" in html
+    assert "<img" not in html and "&lt;img" in html
+    assert "Azure CLI, Azure Portal" in html and "would break" in html and "will_break" not in html
+
+
+def test_identities_of_keeps_every_column_of_an_empty_analysis() -> None:
+    from kitlib.analysis import EXTRA_COLUMNS, IDENTITY_COLUMNS, TOOL_COLUMNS
+
+    class Empty:
+        identities = pd.DataFrame()
+        tools = pd.DataFrame()
+
+    assert set(IDENTITY_COLUMNS + EXTRA_COLUMNS) <= set(kn.identities_of(Empty()).columns)
+    assert list(kn.tools_of(Empty()).columns) == list(TOOL_COLUMNS)
+    assert kn.identities_of(Empty())[~kn.identities_of(Empty())["breakglass"]].empty
+
+
+def test_version_bands_sort_as_versions_and_the_trend_needs_two_runs() -> None:
+    from kitlib import figures
+
+    tools = pd.DataFrame(
+        {
+            "tool": ["azure-cli"] * 5,
+            "version_band": ["2.9.0", ">=2.91.0", "unknown", "2.10.0-2.12.0", "<=2.29.2"],
+            "version_ok": ["no", "yes", "unknown", "no", "no"],
+            "identities": [1, 2, 3, 4, 5],
+        }
+    )
+    assert figures.sort_bands(tools)["version_band"].tolist() == [
+        "2.9.0",
+        "2.10.0-2.12.0",
+        "<=2.29.2",
+        ">=2.91.0",
+        "unknown",
+    ]
+    fig = figures.version_bands(tools, "azure-cli")
+    assert list(fig.layout.xaxis.categoryarray) == ["2.9.0", "2.10.0-2.12.0", "&lt;=2.29.2", "&gt;=2.91.0", "unknown"]
+    one_run = pd.DataFrame({"run_at": ["2026-11-27T00:00:00+00:00"], "will_break": [3], "writes_without_mfa": [900]})
+    assert figures.burn_down(one_run).layout.annotations[0].text.startswith("The trend starts with the next")
+    two_runs = pd.concat([one_run, one_run.assign(run_at="2026-11-28T00:00:00+00:00", will_break=2)])
+    trend = figures.burn_down(two_runs)
+    assert {t.yaxis for t in trend.data} == {"y", "y2"}  # identities and writes on separate axes
+    assert trend.layout.xaxis.type == "date"
+
+
+def test_status_sentence_is_plain_words() -> None:
+    from kitlib.export import status_sentence
+
+    assert status_sentence("ok", figures=8, seconds=11.2) == "ran in 11 s, 8 figures"
+    failed = status_sentence("failed", error="KeyError: 'verdict'", notebook="readiness_overview")
+    assert failed.startswith("did not finish: the notebook stopped with an error (KeyError 'verdict')")
+    assert "FAILED" not in failed
