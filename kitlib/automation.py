@@ -252,9 +252,10 @@ def features_to_contributions(f: Features) -> list[Contribution]:
             a for a in f.user_agents if a and _SCRIPT_AGENT.match(a) and not a.lower().startswith("python-requests")
         ]
         add("script_client", 1.0 if scripted else 0.0, f"SDK/script user agent ({scripted[0]})" if scripted else "")
-    local = f.identity.split("@")[0]
-    if _SERVICE_NAME.search(local):
-        add("naming", 1.0, f"name '{local}' follows a service-account convention")
+    # The reason must not quote the name: reasons reach pseudonymised reports, where the local
+    # part of a UPN would identify the person as surely as the UPN itself.
+    if _SERVICE_NAME.search(f.identity.split("@")[0]):
+        add("naming", 1.0, WEIGHTS["naming"][1])
     return out
 
 

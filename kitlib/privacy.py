@@ -8,8 +8,8 @@ every user name (unkeyed hashes can), and with one key per run pseudonyms cannot
 across reports.
 
 The leak check is the last gate: it scans every file of a run folder for the original
-identifiers the pseudonymiser saw (plus any the caller knows of) and refuses to publish on a
-hit.
+identifiers the pseudonymiser saw (plus any the caller knows of, e.g. display names), and for the
+local part of every UPN/e-mail among them, and refuses to publish on a hit.
 """
 
 from __future__ import annotations
@@ -287,22 +287,52 @@ def _strings(node: Any) -> Iterable[str]:
             yield from _strings(value)
 
 
-def find_leaks(paths: Iterable[Path], originals: Iterable[str], *, ignore: Iterable[str] = ()) -> list[LeakHit]:
-    """Every (file, original) pair where an original identifier occurs in a file's text.
+def leak_terms(originals: Iterable[str]) -> set[str]:
+    """What the leak check looks for: each original, plus the local part of each e-mail/UPN.
 
-    Identifier-shaped originals (e-mail/UPN, IPv4/IPv6, GUID) are matched as whole tokens;
-    others (short names) as case-insensitive words. ``ignore`` removes known-static chunks
-    (the embedded plotly.js) before scanning.
+    A report that says ``sa-liam.novak`` has leaked ``sa-liam.novak@contoso.com`` as surely as
+    the whole address, so the part before ``@`` is scanned for too (a guest's ``#ext#`` form
+    also gives the part before its ``_``-encoded home domain). Terms shorter than
+    ``_MIN_SCAN_LENGTH`` are dropped: they occur by chance in unrelated text.
     """
-    wanted = {o.strip().lower() for o in originals if o and len(o.strip()) >= _MIN_SCAN_LENGTH}
+    terms: set[str] = set()
+    for original in originals:
+        text = (original or "").strip().lower()
+        if not text:
+            continue
+        terms.add(text)
+        if "@" in text:
+            local = text.rsplit("@", 1)[0]
+            terms.add(local)
+            if local.endswith("#ext#") and "_" in local:
+                terms.add(local.rsplit("_", 1)[0])
+    return {t for t in terms if len(t) >= _MIN_SCAN_LENGTH}
+
+
+def find_leaks(paths: Iterable[Path], originals: Iterable[str], *, ignore: Iterable[str] = ()) -> list[LeakHit]:
+    """Every (file, term) pair where an original identifier or part of one occurs in a file's text.
+
+    Terms come from :func:`leak_terms` (originals, UPN local parts). Identifier-shaped terms
+    (e-mail/UPN, IPv4/IPv6, GUID) are matched as whole tokens; others (local parts, display
+    names) as case-insensitive words. ``ignore`` removes known-static chunks (the embedded
+    plotly.js) before scanning.
+    """
+    wanted = leak_terms(originals)
     if not wanted:
         return []
     shaped = {o for o in wanted if any(p.fullmatch(o) for p in _TOKEN_PATTERNS)}
-    others = sorted(wanted - shaped, key=len, reverse=True)
+    # Word-like terms (local parts, display names) are indexed by their first word: one pass
+    # over the words of a file instead of a regex alternation of thousands of names.
+    by_first: dict[str, list[str]] = {}
+    odd: list[str] = []
+    for term in sorted(wanted - shaped, key=len, reverse=True):
+        first = _WORD.match(term)
+        if first:
+            by_first.setdefault(first.group(0), []).append(term)
+        else:
+            odd.append(term)
     fallback = (
-        re.compile(r"(?<![\w.+-])(?:" + "|".join(map(re.escape, others)) + r")(?![\w-])", re.IGNORECASE)
-        if others
-        else None
+        re.compile(r"(?<![\w.+-])(?:" + "|".join(map(re.escape, odd)) + r")(?![\w-])", re.IGNORECASE) if odd else None
     )
     ignore = tuple(ignore)
     hits: list[LeakHit] = []
@@ -319,10 +349,36 @@ def find_leaks(paths: Iterable[Path], originals: Iterable[str], *, ignore: Itera
                         for i, ch in enumerate(token):
                             if ch in "._%+'#-" and token[i + 1 :] in shaped:
                                 found.add(token[i + 1 :])
+            if by_first:
+                found.update(_word_terms(text.lower(), by_first))
             if fallback is not None:
                 found.update(m.group(0).lower() for m in fallback.finditer(text))
+        # A local part found only because its whole address is there is the same leak, once.
+        found = {t for t in found if not any(o != t and o.startswith(t) and o[len(t)] in "@_" for o in found)}
         hits.extend(LeakHit(path, o) for o in sorted(found))
     return hits
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _word_terms(lowered: str, by_first: Mapping[str, list[str]]) -> set[str]:
+    """Terms of ``by_first`` occurring in ``lowered`` as whole words (not inside a longer name)."""
+    found: set[str] = set()
+    for match in _WORD.finditer(lowered):
+        candidates = by_first.get(match.group(0))
+        if not candidates:
+            continue
+        at = match.start()
+        if at and (lowered[at - 1].isalnum() or lowered[at - 1] in "_.+-"):
+            continue
+        for term in candidates:
+            end = at + len(term)
+            if lowered.startswith(term, at) and not (
+                end < len(lowered) and (lowered[end].isalnum() or lowered[end] in "_-")
+            ):
+                found.add(term)
+    return found
 
 
 def check_folder(root: Path, originals: Iterable[str], *, ignore: Iterable[str] = ()) -> list[LeakHit]:

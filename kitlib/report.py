@@ -566,6 +566,10 @@ def render_report(
         )
         if pseudonymizer is not None and ledger_dir is not None:
             originals = set(pseudonymizer.originals)
+            if analysis is not None:
+                # Everyone the analysis saw, whether or not a notebook showed them: their UPNs
+                # (whose local parts the leak check also scans for), object ids and display names.
+                originals.update(_known_originals(analysis.identities))
             for ledger in ledger_dir.glob("*.json"):
                 for original, kind in read_ledger(ledger).items():
                     originals.add(original)
@@ -601,6 +605,15 @@ def render_report(
         shutil.rmtree(cache_dir, ignore_errors=True)
         if ledger_dir is not None:
             shutil.rmtree(ledger_dir, ignore_errors=True)
+
+
+def _known_originals(identities: Any) -> set[str]:
+    """Identities, object ids and display names in an (unpseudonymised) identities frame."""
+    found: set[str] = set()
+    for column in ("identity", "user_id", "display_name"):
+        if column in getattr(identities, "columns", ()):
+            found.update(str(v) for v in identities[column] if isinstance(v, str) and v.strip())
+    return found
 
 
 def _run_notebooks(

@@ -283,6 +283,14 @@ def test_naming_alone_does_not_make_automation() -> None:
     assert score(named).band == "human"
 
 
+def test_naming_reason_never_quotes_the_account_name() -> None:
+    # Reasons reach pseudonymised reports: the local part would re-identify the account.
+    named = Features(identity="sa-liam.novak@contoso.com", signins=3)
+    naming = [c for c in score(named).contributions if c.feature == "naming"]
+    assert [c.reason for c in naming] == ["the account name follows a service-account convention"]
+    assert not any("liam" in c.reason for c in score(named).contributions)
+
+
 def test_every_contribution_uses_the_weight_table() -> None:
     job = Features(
         identity="svc-x@contoso.com",

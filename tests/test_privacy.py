@@ -17,6 +17,7 @@ from kitlib.privacy import (
     check_folder,
     find_leaks,
     is_pseudonym,
+    leak_terms,
     load_key,
     raise_on_leaks,
     read_ledger,
@@ -116,6 +117,29 @@ def test_leak_check_matches_whole_tokens_only(tmp_path: Path) -> None:
     page.write_text("10.0.0.12 and 110.0.0.1 and malice@contoso.company and x.eve@contoso.com", encoding="utf-8")
     assert find_leaks([page], ["10.0.0.1", "alice@contoso.com"]) == []
     assert [h.original for h in find_leaks([page], ["eve@contoso.com"])] == ["eve@contoso.com"]
+
+
+def test_leak_check_finds_the_local_part_of_a_upn_and_display_names(tmp_path: Path) -> None:
+    reason = tmp_path / "identities.csv"
+    reason.write_text("identity,reasons\nuser-abcdefghij,name 'sa-liam.novak' follows a convention\n", encoding="utf-8")
+    named = tmp_path / "page.html"
+    named.write_text("<td>Liam Novak</td> wrote 3 times", encoding="utf-8")
+    originals = ["sa-liam.novak@contoso.com", "Liam Novak"]
+    assert sorted((h.path.name, h.original) for h in check_folder(tmp_path, originals)) == [
+        ("identities.csv", "sa-liam.novak"),
+        ("page.html", "liam novak"),
+    ]
+
+
+def test_leak_terms_skip_local_parts_too_short_to_be_telling() -> None:
+    terms = leak_terms(["bob@contoso.com", "ann.lee_fabrikam.com#ext#@contoso.com", "10.0.0.1"])
+    assert terms == {
+        "bob@contoso.com",
+        "ann.lee_fabrikam.com#ext#@contoso.com",
+        "ann.lee_fabrikam.com#ext#",
+        "ann.lee",
+        "10.0.0.1",
+    }
 
 
 def test_leak_check_ignores_static_chunks_and_names_files_not_identities(tmp_path: Path) -> None:

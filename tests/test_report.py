@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -227,6 +228,9 @@ def test_pseudonymised_run_publishes_no_original_identity(
     everything = "\n".join(p.read_text(encoding="utf-8") for p in run.out.rglob("*") if p.is_file())
     for person in PEOPLE[:3]:
         assert person not in everything
+    ours = everything.replace(plotly_js(), "").lower()  # plotly.js has colour names like "aliceblue"
+    for local_part in ("alice", "svc-deploy"):  # a reason quoting "svc-deploy" identifies it too
+        assert not re.search(rf"(?<![\w.-]){local_part}(?![\w-])", ours)
     assert "one-off key for this run" in overview_html(run)
     private = mapping.read_text(encoding="utf-8")
     assert "bob@contoso.com" in private and "svc-deploy@contoso.com" in private
@@ -248,6 +252,14 @@ def test_a_leaking_notebook_is_refused_and_nothing_is_published(workspace: Path,
     manifest = (out / "manifest.json").read_text(encoding="utf-8")
     assert json.loads(manifest)["status"] == "refused"
     assert not any(person in manifest for person in PEOPLE)
+
+
+def test_a_notebook_quoting_a_upn_local_part_is_refused(workspace: Path, tmp_path: Path) -> None:
+    leaky = write_notebook(tmp_path / "local.ipynb", SETUP, 'print("the deploy job runs as svc-deploy")')
+    out = tmp_path / "out"
+    run = render_report(str(workspace), out, now=NOW, notebooks=[str(leaky)], pseudonymize=True, progress=False)
+    assert run.exit_code == 1 and run.leak_hits > 0 and not run.published
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["manifest.json"]
 
 
 # -- history (no kernel) ------------------------------------------------------------------------
