@@ -89,6 +89,24 @@ TOOL_COLUMNS: tuple[str, ...] = (
     "arm_writes_without_mfa",
     "evidence",
 )
+#: Column dtypes of both exports: a frame keeps them even with no rows (an empty window), so a
+#: page can filter on ``verdict`` or sum ``arm_writes`` without special cases. Others are str.
+_INT_COLUMNS = frozenset(
+    {
+        "arm_writes",
+        "arm_writes_without_mfa",
+        "automation_score",
+        "arm_actions",
+        "arm_actions_without_mfa",
+        "policy_mfa_events",
+        "arm_signins",
+        "arm_signins_single_factor",
+        "arm_signins_mfa",
+        "identities",
+        "identities_will_break",
+    }
+)
+_BOOL_COLUMNS = frozenset({"ropc", "guest", "breakglass", "cross_tenant"})
 VERDICTS = ("will_break", "at_risk", "not_affected", "unknown")
 TOOL_ORDER = ("azure-cli", "azure-powershell", "terraform", "bicep", "azure-sdk", "ansible", "portal", "other")
 #: Families whose single-factor ARM tokens make an identity at_risk (interactive tooling and scripts).
@@ -206,6 +224,12 @@ def _run_all(
 
 
 # --- small helpers ----------------------------------------------------------------------------
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the export dtypes (int64, bool, object) whether or not it has rows."""
+    types = {c: "int64" if c in _INT_COLUMNS else "bool" if c in _BOOL_COLUMNS else "object" for c in frame.columns}
+    return frame.astype(types)
 
 
 def _list(value: Any) -> list[Any]:
@@ -775,8 +799,13 @@ def analyze(
             }
         )
         tool_facts.append((verdict, uses, ev.write_apps, ev.write_apps_no_mfa, is_glass))
-    identities = pd.DataFrame(rows, columns=list(IDENTITY_COLUMNS + EXTRA_COLUMNS))
-    tools = _tools_frame(tool_facts)
+    identities = _typed(pd.DataFrame(rows, columns=list(IDENTITY_COLUMNS + EXTRA_COLUMNS)))
+    tools = _typed(_tools_frame(tool_facts))
+    if ran and all(len(frames[name]) == 0 for name in ran):
+        warnings.append(
+            f"no sign-in or activity rows in the window {start:%Y-%m-%d %H:%M}..{end:%Y-%m-%d %H:%M} UTC in any "
+            "table: check --now and --lookback against the dates the data covers"
+        )
     if not activity_ok:
         warnings.append("AzureActivity missing: every verdict that depends on ARM writes is 'unknown'")
     if "AADNonInteractiveUserSignInLogs" in missing:

@@ -21,6 +21,7 @@ from test_queries import (
 
 from kitlib.analysis import (
     IDENTITY_COLUMNS,
+    TOOL_COLUMNS,
     Analysis,
     analyze,
     run_analyze,
@@ -125,6 +126,21 @@ def test_missing_activity_log_makes_write_dependent_verdicts_unknown(tmp_path: P
     assert "at least at_risk" in alice["reasons"]
     assert "Evidence missing" in alice["remediation"]
     assert any("AzureActivity missing" in w for w in result.warnings)
+
+
+def test_a_window_before_the_data_gives_typed_empty_exports_and_says_why(workspace: Path, analysis: Analysis) -> None:
+    assert not [w for w in analysis.warnings if w.startswith("no sign-in or activity rows")]
+    long_ago = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    empty = analyze(LocalBackend(workspace, now=long_ago), now=long_ago)
+    assert len(empty.identities) == 0 and len(empty.tools) == 0
+    assert tuple(empty.identities.columns[: len(IDENTITY_COLUMNS)]) == IDENTITY_COLUMNS
+    assert tuple(empty.tools.columns) == TOOL_COLUMNS
+    assert str(empty.identities["arm_writes"].dtype) == "int64"
+    assert str(empty.identities["ropc"].dtype) == "bool"
+    assert str(empty.tools["identities_will_break"].dtype) == "int64"
+    assert empty.identities[empty.identities["verdict"] == "will_break"]["arm_writes"].sum() == 0
+    assert [w for w in empty.warnings if w.startswith("no sign-in or activity rows in the window 2019-12-02")]
+    assert empty.summary()["verdicts"] == {"will_break": 0, "at_risk": 0, "not_affected": 0, "unknown": 0}
 
 
 def test_negative_lookback_is_a_usage_error(workspace: Path) -> None:
