@@ -147,6 +147,27 @@ QUERY_NAMES: tuple[str, ...] = (
 
 Progress = Callable[[str, float], None]
 
+#: Query columns filled by ``make_set``: the service returns their elements in no fixed order,
+#: so they are sorted on arrival and every reason, CSV and page built from them is reproducible.
+SET_COLUMNS = frozenset(
+    {
+        "AmrValues",
+        "Apps",
+        "Asns",
+        "CallerIps",
+        "CrossTenantTypes",
+        "Effects",
+        "HomeTenants",
+        "Identities",
+        "IdentityProviders",
+        "Ips",
+        "OperationNames",
+        "PrincipalTypes",
+        "Resources",
+        "Subscriptions",
+    }
+)
+
 
 @dataclass
 class Analysis:
@@ -216,7 +237,7 @@ def _run_all(
         warnings.extend(f"{name}: {w}" for w in result.warnings)
         if not result.complete:
             warnings.append(f"{name}: the service returned a partial result; counts are lower bounds")
-        frames[name] = result.frame
+        frames[name] = sorted_sets(result.frame)
         ran.add(name)
     if progress:
         progress("joining evidence", 1.0)
@@ -224,6 +245,17 @@ def _run_all(
 
 
 # --- small helpers ----------------------------------------------------------------------------
+
+
+def sorted_sets(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every ``make_set`` cell (:data:`SET_COLUMNS`) as a sorted list."""
+    columns = [c for c in frame.columns if c in SET_COLUMNS]
+    if not columns or not len(frame):
+        return frame
+    out = frame.copy()
+    for column in columns:
+        out[column] = [sorted(_list(v), key=lambda x: str(x).lower()) for v in out[column]]
+    return out
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -431,7 +463,7 @@ def _tool_uses(ev: _Evidence) -> list[_ToolUse]:
         for family, group in rows.groupby("Family", sort=False):
             with_lib = group[group["Library"].astype(str).str.strip() != ""]
             if len(with_lib):
-                latest = with_lib.sort_values("LastSeen").iloc[-1]
+                latest = with_lib.sort_values(["LastSeen", "Library"], kind="stable").iloc[-1]
                 library = str(latest["Library"])
                 tool = (
                     AZURE_CLI if family == "azure-cli" else AZURE_POWERSHELL if family == "azure-powershell" else "none"
@@ -553,7 +585,7 @@ def _features(ev: _Evidence, minutes_row: pd.Series | None, hours: pd.DataFrame,
             asns.extend(str(a) for a in _list(value))
         # Az PowerShell's own requests carry azsdk-net-Identity: only other clients' agents count.
         scripts = rows[~rows["Family"].isin(("azure-cli", "azure-powershell", "portal"))]
-        agents = [str(a) for a in scripts["UserAgent"].unique() if a]
+        agents = sorted(str(a) for a in scripts["UserAgent"].unique() if a)
         browserish = int(_num(rows[rows["Family"] == "portal"], "SignIns").sum())
     return Features(
         identity=ev.identity,
@@ -624,7 +656,7 @@ def _reasons(
         out.append(f"{ev.writes_mfa} write(s) with MFA")
     if ev.policy_events:
         out.append(
-            f"{ev.policy_events} Azure Policy MFA event(s) ({', '.join(ev.policy_actions)}) "
+            f"{ev.policy_events} Azure Policy MFA event(s) ({', '.join(sorted(ev.policy_actions, key=str.lower))}) "
             f"between {_day(ev.policy_first)} and {_day(ev.policy_last)}"
         )
     if ev.actions_no_mfa:
@@ -655,7 +687,7 @@ def _reasons(
     if guest:
         out.append("guest (B2B) account")
     if cross:
-        homes = ", ".join(_list(ev.context.get("HomeTenants")))
+        homes = ", ".join(sorted(str(h) for h in _list(ev.context.get("HomeTenants"))))
         out.append("signs in from another home tenant" + (f" ({homes})" if homes else ""))
     if verdict == "not_affected" and not out:
         out.append("touched ARM only with MFA or read-only tokens")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -29,6 +32,8 @@ from kitlib.analysis import (
     write_exports,
 )
 from kitlib.automation import BANDS, MIN_RUNS, ROPC_FLOOR, WEIGHTS, Features, band_for, cadence, score
+from kitlib.backends import QueryResult
+from kitlib.catalog import Query
 from kitlib.errors import UsageError
 from kitlib.local import LocalBackend
 from kitlib.remediation import Situation, remediation
@@ -141,6 +146,25 @@ def test_a_window_before_the_data_gives_typed_empty_exports_and_says_why(workspa
     assert empty.identities[empty.identities["verdict"] == "will_break"]["arm_writes"].sum() == 0
     assert [w for w in empty.warnings if w.startswith("no sign-in or activity rows in the window 2019-12-02")]
     assert empty.summary()["verdicts"] == {"will_break": 0, "at_risk": 0, "not_affected": 0, "unknown": 0}
+
+
+class ReversedSets:
+    """A backend returning every list cell reversed: make_set has no order on the service."""
+
+    def __init__(self, inner: LocalBackend) -> None:
+        self.inner = inner
+        self.description = inner.description
+
+    def available_tables(self) -> set[str]:
+        return self.inner.available_tables()
+
+    def run(self, query: Query, parameters: Mapping[str, Any]) -> QueryResult:
+        result = self.inner.run(query, parameters)
+        frame = result.frame.copy()
+        for column in frame.columns:
+            if frame[column].map(lambda v: isinstance(v, list)).any():
+                frame[column] = frame[column].map(lambda v: list(reversed(v)) if isinstance(v, list) else v)
+        return dataclasses.replace(result, frame=frame)
 
 
 def test_negative_lookback_is_a_usage_error(workspace: Path) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_analysis import ReversedSets
 
-from kitlib.analysis import Analysis, analyze
+from kitlib.analysis import Analysis, analyze, write_exports
 from kitlib.local import LocalBackend
 
 
@@ -113,3 +114,15 @@ def test_version_traps_are_ordered_as_versions(
     got = {u: ours[u]["azure_cli_version_ok"] for u in users if u in ours}
     print(f"Azure CLI {release}: {got}")
     assert got and all(v == expected for v in got.values()), f"Azure CLI {release} should be {expected}: {got}"
+
+
+def test_two_runs_give_byte_identical_exports_whatever_order_make_set_returns(
+    scored: Analysis, demo_workspace: Path, now: Any, truth: dict[str, Any], tmp_path: Path
+) -> None:
+    # make_set has no element order on the service (policy effects came back as "Audit, AuditAction"
+    # in one run and "AuditAction, Audit" in the next): reversing every list must change nothing.
+    glass = [i["identity"] for i in truth["identities"] if i.get("breakglass")]
+    again = analyze(ReversedSets(LocalBackend(demo_workspace, now=now)), now=now, breakglass=glass)
+    first = {p.name: p.read_bytes() for p in write_exports(scored, tmp_path / "first")}
+    second = {p.name: p.read_bytes() for p in write_exports(again, tmp_path / "second")}
+    assert first == second
