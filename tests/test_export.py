@@ -154,4 +154,4 @@ def test_empty_inputs_draw_a_figure_that_says_so() -> None:
     fig = figures.writes_by_day(pd.DataFrame(columns=["Day", "TokenHasMfa", "Operations"]))
     assert fig.layout.annotations[0].text == "No data in this window."
     no_runs = figures.burn_down(pd.DataFrame(columns=["run_at", "will_break"]))
-    assert no_runs.layout.annotations[0].text.startswith("No earlier")
+    assert no_runs.layout.annotations[0].text.startswith("The trend starts with the next scheduled run")

@@ -292,3 +292,29 @@ def test_reidentification_map_is_written_only_where_asked(shared_run: dict[str, 
     mapping = pd.read_csv(shared_run["private"])
     assert shared_run["chosen"] in set(mapping["original"])
     assert not [p for p in run.out.rglob("*.csv") if p.name not in ("identities.csv", "tools.csv")]
+
+
+# -- an empty window: every page says so instead of failing -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def empty_run(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> ReportRun:
+    """Years before the demo tenant's logs begin: no identity touched ARM in the window."""
+    out = tmp_path_factory.mktemp("empty") / "report"
+    when = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    return render_report(
+        str(demo_workspace), out, now=when, lookback=dt.timedelta(days=30), jobs=2, progress=False, keep_history=False
+    )
+
+
+def test_an_empty_window_renders_every_notebook_with_a_clear_empty_state(empty_run: ReportRun) -> None:
+    assert empty_run.exit_code == 0, [(r.name, r.error) for r in empty_run.failed]
+    index = empty_run.index.read_text(encoding="utf-8")
+    assert "FAILED" not in index and "KeyError" not in index
+    for name in ("readiness_overview", "identities_at_risk", "automation_accounts", "tools_and_versions"):
+        page = (empty_run.out / f"{name}.html").read_text(encoding="utf-8")
+        assert "No ARM activity by user identities in this window" in page, name
+    assert glued(empty_run, "readiness_overview")["will_break"] == 0
+    assert glued(empty_run, "identities_at_risk")["listed"] == 0
+    drilldown = (empty_run.out / "identity_drilldown.html").read_text(encoding="utf-8")
+    assert "No identity to examine" in drilldown
