@@ -5,7 +5,14 @@ joins them per user identity in pandas, and returns an :class:`Analysis` with th
 the design brief (``identities``, ``tools``), the raw query frames for notebooks, and every gap
 in the evidence (missing tables, partial results) as warnings.
 
-Verdicts (per user identity, window ``[now - lookback, now]``):
+Counts: every query reads the half-open window ``[now - lookback, now)``. An operation is one
+CorrelationId; ``arm_writes`` / ``arm_writes_without_mfa`` are exact distinct counts per identity
+(query ``arm_write_totals``), and an operation is *without MFA* when any of its events' tokens
+lacked ``mfa`` (it is the write ARM would refuse). :meth:`Analysis.summary` is the single source
+of the headline totals. ``dcount`` is exact on the local engine but an HLL estimate on Log
+Analytics (``count_distinct`` would be exact there; duckdb-kql 1.1.2 does not support it).
+
+Verdicts (per user identity, window ``[now - lookback, now)``):
 
 * ``will_break``: at least one ARM create/update (``/write``) or delete (``/delete``) operation
   whose token's amr claim lacks ``mfa``, or an Azure Policy MFA audit/deny event for the user.
@@ -136,6 +143,7 @@ CLI_CAVEAT = (
 
 QUERY_NAMES: tuple[str, ...] = (
     "arm_writes_by_identity",
+    "arm_write_totals",
     "arm_policy_mfa_events",
     "arm_token_signins",
     "arm_write_minutes",
@@ -184,18 +192,38 @@ class Analysis:
     source: str = ""
 
     def summary(self) -> dict[str, Any]:
-        """Counts for manifests and report headers (break-glass rows left out of the verdict counts)."""
-        counted = self.identities[~self.identities["breakglass"]] if len(self.identities) else self.identities
-        verdicts = {v: int((counted["verdict"] == v).sum()) if len(counted) else 0 for v in VERDICTS}
+        """The headline numbers, the one source every page and the manifest should use.
+
+        Break-glass rows are left out of every count except ``identities`` and ``breakglass``.
+        ``arm_writes`` / ``arm_writes_without_mfa`` are sums of the per-identity exact distinct
+        operation counts (an operation is "without MFA" when any of its events lacked MFA), so
+        they equal the identities.csv columns summed over the counted rows, and the days of
+        ``arm_writes_mfa_daily`` add up to them.
+        """
+        ids = self.identities
+        counted = ids[~ids["breakglass"].astype(bool)]
+        breaking = counted[counted["verdict"] == "will_break"]
+        automation = counted["automation_band"] == "likely_automation"
+        writes = int(counted["arm_writes"].sum())
+        without = int(counted["arm_writes_without_mfa"].sum())
         return {
-            "identities": len(self.identities),
-            "breakglass": int(self.identities["breakglass"].sum()) if len(self.identities) else 0,
-            "verdicts": verdicts,
-            "likely_automation": int((counted["automation_band"] == "likely_automation").sum()) if len(counted) else 0,
-            "ropc": int(counted["ropc"].sum()) if len(counted) else 0,
+            "identities": len(ids),
+            "breakglass": int(ids["breakglass"].astype(bool).sum()),
+            "verdicts": {v: int((counted["verdict"] == v).sum()) for v in VERDICTS},
+            "arm_writes": writes,
+            "arm_writes_without_mfa": without,
+            "arm_writes_with_mfa": writes - without,
+            "share_with_mfa": round(100 * (writes - without) / writes, 1) if writes else None,
+            "likely_automation": int(automation.sum()),
+            "ropc": int(counted["ropc"].astype(bool).sum()),
+            "guests": int(counted["guest"].astype(bool).sum()),
+            "will_break_automation": int((breaking["automation_band"] == "likely_automation").sum()),
+            "will_break_ropc": int(breaking["ropc"].astype(bool).sum()),
+            "will_break_guests": int(breaking["guest"].astype(bool).sum()),
             "workload_identities": len(self.workload_identities),
             "missing_tables": list(self.missing_tables),
             "warnings": len(self.warnings),
+            "window": [self.window[0].isoformat(), self.window[1].isoformat()],
         }
 
 
@@ -396,6 +424,17 @@ def _gather(frames: dict[str, pd.DataFrame]) -> dict[str, _Evidence]:
                     ev.actions_no_mfa += ops
                     ev.action_ops.extend(str(o) for o in _list(row.OperationNames))
             _seen(ev, row.FirstSeen, row.LastSeen)
+
+    # Exact per-identity totals: the groups above split one operation over its client app and
+    # MFA state (so their sums can count it twice); these count each operation once.
+    totals = frames.get("arm_write_totals", pd.DataFrame())
+    for row in totals.to_dict("records"):
+        ev = get(str(row["Identity"]))
+        ev.writes = int(row["Writes"])
+        ev.writes_no_mfa = int(row["WritesWithoutMfa"])
+        ev.writes_mfa = ev.writes - ev.writes_no_mfa
+        ev.actions = int(row["Actions"])
+        ev.actions_no_mfa = int(row["ActionsWithoutMfa"])
 
     policy = frames.get("arm_policy_mfa_events", pd.DataFrame())
     for row in policy.itertuples(index=False):
@@ -721,7 +760,7 @@ def analyze(
     breakglass: Iterable[str] = (),
     progress: Progress | None = None,
 ) -> Analysis:
-    """Run the Phase 2 impact analysis on ``backend`` for ``[now - lookback, now]``.
+    """Run the Phase 2 impact analysis on ``backend`` for ``[now - lookback, now)``.
 
     ``breakglass`` lists emergency-access UPNs (any case). ``progress(message, fraction)`` is
     called before each query and once when joining.

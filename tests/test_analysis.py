@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,8 @@ from test_queries import (
     NOW,
     PWSH,
     SP_ID,
+    VM_WRITE,
+    activity,
     write_workspace,
 )
 
@@ -37,6 +40,7 @@ from kitlib.catalog import Query
 from kitlib.errors import UsageError
 from kitlib.local import LocalBackend
 from kitlib.remediation import Situation, remediation
+from kitlib.run import run_query
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +169,36 @@ class ReversedSets:
             if frame[column].map(lambda v: isinstance(v, list)).any():
                 frame[column] = frame[column].map(lambda v: list(reversed(v)) if isinstance(v, list) else v)
         return dataclasses.replace(result, frame=frame)
+
+
+def test_each_operation_counts_once_per_identity_and_the_headline_adds_up(tmp_path: Path) -> None:
+    start = NOW - dt.timedelta(days=30)
+    carol = "carol@contoso.com"
+    rows = [
+        # m1: started with an MFA token, finished with a password-only one: one write, without MFA.
+        activity(NOW - dt.timedelta(days=3), carol, VM_WRITE, "m1", amr="pwd,mfa"),
+        activity(NOW - dt.timedelta(days=3) + dt.timedelta(minutes=1), carol, VM_WRITE, "m1", amr="pwd"),
+        # m2: its events logged under two client apps, both with MFA: one write, with MFA.
+        activity(NOW - dt.timedelta(days=2), carol, VM_WRITE, "m2", amr="pwd,mfa"),
+        activity(NOW - dt.timedelta(days=2), carol, VM_WRITE, "m2", amr="pwd,mfa", app=PWSH),
+        # m3: spans midnight; m5 starts exactly at the window start (in); m4 exactly at its end (out).
+        activity(dt.datetime(2026, 11, 21, 23, 59, tzinfo=dt.UTC), carol, VM_WRITE, "m3"),
+        activity(dt.datetime(2026, 11, 22, 0, 1, tzinfo=dt.UTC), carol, VM_WRITE, "m3"),
+        activity(start, carol, VM_WRITE, "m5"),
+        activity(NOW, carol, VM_WRITE, "m4"),
+    ]
+    with (tmp_path / "AzureActivity.jsonl").open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, default=str) + "\n")
+    result = analyze(LocalBackend(tmp_path, now=NOW), now=NOW)
+    got = row(result, carol)
+    assert (got["arm_writes"], got["arm_writes_without_mfa"]) == (4, 3)
+    assert "1 write(s) with MFA" in got["reasons"]
+    summary = result.summary()
+    assert (summary["arm_writes"], summary["arm_writes_without_mfa"], summary["arm_writes_with_mfa"]) == (4, 3, 1)
+    daily = run_query(LocalBackend(tmp_path, now=NOW), "arm_writes_mfa_daily", now=NOW).frame
+    assert int(daily["Operations"].sum()) == 4
+    assert int(daily.loc[~daily["TokenHasMfa"], "Operations"].sum()) == 3
 
 
 def test_negative_lookback_is_a_usage_error(workspace: Path) -> None:

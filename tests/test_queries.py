@@ -487,3 +487,12 @@ def test_workload_signins_with_missing_managed_identity_table(backend: LocalBack
     assert result.missing_tables == ["AADManagedIdentitySignInLogs"]
     row = result.frame.iloc[0]
     assert (row["Kind"], row["SignIns"], row["ArmSignIns"], row["Federated"]) == ("service_principal", 2, 1, 1)
+
+
+@pytest.mark.parametrize("name", sorted(load_catalog()))
+def test_every_query_reads_the_same_half_open_window(name: str) -> None:
+    # [start, end): a row stamped exactly at the end belongs to the next run, never to both.
+    text = load_catalog()[name].text
+    assert "between (start .. end)" not in text
+    if "start" in {p.name for p in load_catalog()[name].parameters}:
+        assert "TimeGenerated >= start and TimeGenerated < end" in text
