@@ -162,11 +162,20 @@ def history_frame(snapshots: Sequence[Mapping[str, Any]], current: Mapping[str, 
     return pd.DataFrame(rows, columns=["run_at", "will_break", "at_risk", "writes_without_mfa"])
 
 
-def changes(previous: Mapping[str, Any] | None, identities: Any, rename: Any = None) -> Any:
-    """Who is new at risk, who got worse, who was remediated since ``previous`` (a snapshot).
+#: ``change`` values of :func:`changes`.
+CHANGE_NEW, CHANGE_WORSE, CHANGE_BETTER = "new", "worse", "better"
+CHANGE_REMEDIATED, CHANGE_NOT_SEEN = "remediated", "no longer seen"
 
-    ``rename`` maps the snapshot's original identities to what ``identities`` shows
-    (pseudonyms in a pseudonymised run).
+
+def changes(previous: Mapping[str, Any] | None, identities: Any, rename: Any = None) -> Any:
+    """Who is new at risk, who got worse or better, who was remediated since ``previous`` (a snapshot).
+
+    ``remediated`` is a claim that needs evidence in the newer run: the identity now writes to
+    ARM with MFA and makes no write without it, or it is ``not_affected`` with MFA'd ARM tokens
+    and no single-factor ones. An identity that merely stopped appearing, or is seen without
+    that evidence (no writes at all, or a verdict that is now ``unknown``), is ``no longer seen``
+    (in the window, doing what put it at risk): absence is not a fix. ``rename`` maps the
+    snapshot's original identities to what ``identities`` shows (pseudonyms in a pseudonymised run).
     """
     import pandas as pd
 
@@ -176,21 +185,37 @@ def changes(previous: Mapping[str, Any] | None, identities: Any, rename: Any = N
     name = rename or (lambda v: v)
     before = {name(i): v for i, v in previous.get("identities", {}).items()}
     ids = identities[~identities["breakglass"].astype(bool)] if "breakglass" in identities else identities
-    now = dict(zip(ids["identity"], ids["verdict"], strict=True))
+    records = {str(r["identity"]): r for r in ids.to_dict("records")}
     rows = []
-    for identity, verdict in sorted(now.items()):
-        old = before.get(identity)
+    for identity, record in sorted(records.items()):
+        verdict, old = record["verdict"], before.get(identity)
         if verdict in _VERDICTS_TRACKED and old is None:
-            rows.append((identity, "not at risk", verdict, "new"))
+            rows.append((identity, "not at risk", verdict, CHANGE_NEW))
         elif verdict == "will_break" and old == "at_risk":
-            rows.append((identity, old, verdict, "worse"))
+            rows.append((identity, old, verdict, CHANGE_WORSE))
     for identity, old in sorted(before.items()):
-        verdict = now.get(identity)
-        if verdict not in _VERDICTS_TRACKED:
-            rows.append((identity, old, verdict or "not seen", "remediated" if verdict else "gone"))
-        elif old == "will_break" and verdict == "at_risk":
-            rows.append((identity, old, verdict, "better"))
+        found = records.get(identity)
+        verdict = found["verdict"] if found is not None else None
+        if verdict in _VERDICTS_TRACKED:
+            if old == "will_break" and verdict == "at_risk":
+                rows.append((identity, old, verdict, CHANGE_BETTER))
+            continue
+        fixed = found is not None and _remediated(found)
+        rows.append((identity, old, verdict or "not seen", CHANGE_REMEDIATED if fixed else CHANGE_NOT_SEEN))
     return pd.DataFrame(rows, columns=columns)
+
+
+def _remediated(record: Mapping[str, Any]) -> bool:
+    """Evidence of a fix: MFA'd writes and none without, or only MFA'd ARM tokens (not_affected)."""
+
+    def number(column: str) -> int:
+        value = record.get(column)
+        return int(value) if value is not None and value == value else 0
+
+    if record.get("verdict") != "not_affected" or number("arm_writes_without_mfa") > 0:
+        return False
+    writes_with_mfa = number("arm_writes") - number("arm_writes_without_mfa")
+    return writes_with_mfa > 0 or (number("arm_signins_mfa") > 0 and number("arm_signins_single_factor") == 0)
 
 
 # -- notebooks ------------------------------------------------------------------------------

@@ -300,27 +300,53 @@ def test_snapshots_round_trip_per_workspace_and_only_before_now(tmp_path: Path) 
     assert trend[["will_break", "at_risk"]].values.tolist() == [[1, 1], [1, 1]]
 
 
-def test_changes_name_new_worse_better_and_remediated_identities() -> None:
+def test_changes_call_remediated_only_with_evidence_of_mfa() -> None:
     before = {
         "identities": {
-            "ann@contoso.com": "will_break",
-            "bob@contoso.com": "at_risk",
-            "cat@contoso.com": "will_break",
-            "dan@contoso.com": "at_risk",
+            name + "@contoso.com": verdict
+            for name, verdict in [
+                ("ann", "will_break"),
+                ("bob", "at_risk"),
+                ("cat", "will_break"),
+                ("dan", "at_risk"),
+                ("fay", "will_break"),
+                ("gus", "at_risk"),
+                ("hal", "will_break"),
+            ]
         }
     }
-    now = verdicts(ann="at_risk", bob="will_break", cat="not_affected", eve="will_break", glass="will_break")
+    now = verdicts(
+        ann="at_risk", bob="will_break", cat="not_affected", eve="will_break", glass="will_break", fay="not_affected"
+    )
+    now = pd.concat([now, verdicts(gus="not_affected", hal="unknown")], ignore_index=True)
+    evidence = {
+        # cat writes with MFA now and never without: remediated.
+        "cat@contoso.com": {"arm_writes": 5, "arm_writes_without_mfa": 0},
+        # fay is still seen, but only with single-factor tokens and no writes: not evidence of a fix.
+        "fay@contoso.com": {"arm_writes": 0, "arm_writes_without_mfa": 0, "arm_signins_single_factor": 4},
+        # gus only holds MFA'd ARM tokens now: remediated.
+        "gus@contoso.com": {"arm_writes": 0, "arm_writes_without_mfa": 0, "arm_signins_mfa": 3},
+        "hal@contoso.com": {"arm_writes": 0, "arm_writes_without_mfa": 0},
+    }
+    for column in ("arm_writes", "arm_signins_mfa", "arm_signins_single_factor"):
+        now[column] = 0
+    for identity, values in evidence.items():
+        for column, value in values.items():
+            now.loc[now["identity"] == identity, column] = value
     delta = changes(before, now)
-    assert sorted(map(tuple, delta[["identity", "change"]].values.tolist())) == [
-        ("ann@contoso.com", "better"),
-        ("bob@contoso.com", "worse"),
-        ("cat@contoso.com", "remediated"),
-        ("dan@contoso.com", "gone"),
-        ("eve@contoso.com", "new"),
+    assert sorted(map(tuple, delta[["identity", "now", "change"]].values.tolist())) == [
+        ("ann@contoso.com", "at_risk", "better"),
+        ("bob@contoso.com", "will_break", "worse"),
+        ("cat@contoso.com", "not_affected", "remediated"),
+        ("dan@contoso.com", "not seen", "no longer seen"),  # merely stopped appearing
+        ("eve@contoso.com", "will_break", "new"),
+        ("fay@contoso.com", "not_affected", "no longer seen"),
+        ("gus@contoso.com", "not_affected", "remediated"),
+        ("hal@contoso.com", "unknown", "no longer seen"),
     ]
     assert changes(None, now).empty
     renamed = changes(before, now.assign(identity=now["identity"].str.upper()), rename=str.upper)
-    assert set(renamed["change"]) == {"better", "worse", "remediated", "gone", "new"}
+    assert set(renamed["change"]) == {"better", "worse", "remediated", "no longer seen", "new"}
 
 
 def test_history_inside_the_report_folder_is_refused(workspace: Path, tmp_path: Path) -> None:
