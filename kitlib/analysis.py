@@ -716,7 +716,10 @@ def _reasons(
             out.append(f"{mfa} ARM token(s) with MFA")
         ropc = int(_num(rows, "Ropc").sum())
         if ropc:
-            out.append(f"ROPC: {ropc} username/password sign-in(s) for ARM, which can never do MFA")
+            out.append(
+                f"signs in with a password from a script (ROPC, {ropc} sign-in(s) for ARM), which can never "
+                "satisfy MFA: any write it makes will be refused"
+            )
         device_code = int(_num(rows, "DeviceCode").sum())
         if device_code:
             out.append(f"device-code sign-in(s): {device_code}")

@@ -60,7 +60,9 @@ def remediation(s: Situation) -> str:
             "UsernamePasswordCredential, Ansible ad_user/password): ROPC can never satisfy MFA"
         )
     automation = s.automation_band == "likely_automation" or s.ropc
-    if automation and s.verdict in ("will_break", "at_risk", "unknown"):
+    # A password in a script is automation whatever its verdict: even a reader must move, since
+    # the first write it attempts will be refused.
+    if s.ropc or (automation and s.verdict in ("will_break", "at_risk", "unknown")):
         steps.append(WORKLOAD_IDENTITY)
     elif s.automation_band == "review" and s.verdict in ("will_break", "at_risk"):
         steps.append(

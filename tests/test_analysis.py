@@ -76,7 +76,10 @@ def test_non_mfa_writes_make_will_break_with_checkable_reasons(analysis: Analysi
     assert alice["arm_actions_without_mfa"] == 1
     assert alice["policy_mfa_events"] == 1
     assert "3 write(s) without MFA (amr=pwd) via Azure CLI between 2026-11-21 and 2026-11-23" in alice["reasons"]
-    assert "ROPC: 3 username/password sign-in(s)" in alice["reasons"]
+    assert (
+        "signs in with a password from a script (ROPC, 3 sign-in(s) for ARM), which can never satisfy MFA: "
+        "any write it makes will be refused" in alice["reasons"]
+    )
     assert bool(alice["ropc"]) is True
     assert alice["user_id"] == "oid-alice"
 
@@ -427,6 +430,14 @@ def test_unknown_versions_ask_to_check_the_client() -> None:
 
 def test_ropc_gets_its_own_warning() -> None:
     assert "ROPC can never satisfy MFA" in remediation(situation(ropc=True, automation_band="review"))
+
+
+@pytest.mark.parametrize("verdict", ["will_break", "at_risk", "not_affected"])
+def test_a_password_script_is_sent_to_a_workload_identity_even_when_it_only_reads(verdict: str) -> None:
+    text = remediation(situation(verdict=verdict, ropc=True, automation_band="human"))
+    assert "ROPC can never satisfy MFA" in text
+    assert "Move this job to a workload identity" in text
+    assert "aka.ms/setupMFA" not in text
 
 
 def test_not_affected_needs_no_action() -> None:
