@@ -791,16 +791,19 @@ def _write_manifest(report: ReportRun, folder: Path) -> None:
 def _write_index(report: ReportRun, folder: Path, generated_at: dt.datetime) -> None:
     """An offline page linking the reports and stating what failed (all text escaped)."""
     from kitlib import __version__
+    from kitlib.export import status_sentence
 
     params = report.parameters
     rows = []
     for run in report.notebooks:
+        sentence = status_sentence(
+            run.status, figures=run.figures, seconds=run.duration_seconds, error=run.error or "", notebook=run.name
+        )
+        status = esc(sentence)
         if run.status == "ok" and run.html:
             link = f'<a href="{esc(run.html)}">{esc(run.name.replace("_", " "))}</a>'
-            status = f"ok, {run.figures} figure(s), {run.duration_seconds:.0f}s"
         else:
             link = esc(run.name.replace("_", " "))
-            status = f"FAILED: {esc(run.error or 'unknown error')}"
         gaps = ""
         if run.missing_tables:
             gaps = f"tables absent: {esc(', '.join(run.missing_tables))}"

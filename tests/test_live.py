@@ -398,12 +398,16 @@ def test_per_day_aggregates_stitch_exactly_when_split_by_day(
     assert len([r for r in standin.queries() if r.status == 200]) == 8
 
 
-def test_a_query_with_an_inclusive_window_is_refused_for_splitting(standin: StandinKusto) -> None:
-    live = backend(
-        standin, lambda: "unused", split_by=dt.timedelta(days=1), split_queries=frozenset({"arm_writes_by_identity"})
+def test_a_query_with_an_inclusive_window_is_refused_for_splitting(standin: StandinKusto, tmp_path: Path) -> None:
+    query = kql(
+        tmp_path,
+        "inclusive",
+        "declare query_parameters(start:datetime, end:datetime);\n"
+        "AzureActivity | where TimeGenerated between (start .. end) | count",
     )
+    live = backend(standin, lambda: "unused", split_by=dt.timedelta(days=1), split_queries=frozenset({"inclusive"}))
     with pytest.raises(QueryDefinitionError, match="half-open window"):
-        live.run(get_query("arm_writes_by_identity"), WINDOW)
+        live.run(query, WINDOW)
     assert standin.queries() == []
 
 

@@ -284,7 +284,21 @@ def test_trend_compares_with_the_previous_scheduled_run(shared_run: dict[str, An
     got = glued(run, "readiness_overview")
     assert got["history_runs"] == 1
     assert got["new_at_risk"] == len(set(now) - set(before))
-    assert got["remediated"] == len(set(before) - set(now))
+    # Remediated needs evidence in the newer run (MFA'd writes and none without, or only MFA'd
+    # ARM tokens); an identity that merely dropped out of the window is not counted.
+    rows = ids.set_index("identity")
+    fixed = [
+        i
+        for i in set(before) - set(now)
+        if i in rows.index
+        and rows.at[i, "verdict"] == "not_affected"
+        and rows.at[i, "arm_writes_without_mfa"] == 0
+        and (
+            rows.at[i, "arm_writes"] > 0
+            or (rows.at[i, "arm_signins_mfa"] > 0 and rows.at[i, "arm_signins_single_factor"] == 0)
+        )
+    ]
+    assert got["remediated"] == len(fixed)
 
 
 def test_reidentification_map_is_written_only_where_asked(shared_run: dict[str, Any]) -> None:

@@ -206,7 +206,9 @@ def test_a_failed_notebook_publishes_no_html_and_the_run_exits_non_zero(workspac
     assert not (run.out / "broken.html").exists()
     assert (run.out / "notebooks" / "broken.ipynb").exists()
     assert "ValueError: the data was odd" in next(str(r.error) for r in run.notebooks if r.name == "broken")
-    assert "FAILED" in run.index.read_text(encoding="utf-8")
+    assert "did not finish: the notebook stopped with an error (ValueError the data was odd)" in run.index.read_text(
+        encoding="utf-8"
+    )
     assert json.loads(run.manifest.read_text())["notebooks"][1]["summary"] == {"answer": 42}
 
 
