@@ -534,6 +534,43 @@ def tools_of(analysis: Any) -> pd.DataFrame:
     return pd.concat([frame, empty_frame(*missing)], axis=1) if missing else frame
 
 
+#: Card labels of :func:`below_claims_versions`, by glue name: every page that shows one of these
+#: numbers uses this label, so the same idea reads the same (with its scope) everywhere.
+BELOW_CLAIMS_LABELS: Mapping[str, str] = {
+    "below_claims_versions": "on a client too old for the claims challenge (all user identities touching ARM)",
+    "below_claims_versions_will_break": "too old and would break",
+    "below_claims_versions_at_risk": "too old and at risk",
+    "below_claims_versions_will_break_or_at_risk": "too old and would break or at risk (the overview's upgrade step)",
+}
+
+
+def too_old_clients(identities: pd.DataFrame) -> pd.DataFrame:
+    """Identities (break-glass left out) whose Azure CLI / Az PowerShell cannot handle the claims challenge.
+
+    The one definition behind every "too old" count: ``version_ok == "no"`` in identities.csv.
+    """
+    counted = identities[~identities["breakglass"].fillna(False).astype(bool)] if len(identities) else identities
+    return counted[counted["version_ok"] == "no"] if "version_ok" in counted else counted.head(0)
+
+
+def below_claims_versions(identities: pd.DataFrame) -> dict[str, int]:
+    """How many identities are on a too-old client, in all and by verdict (Analysis.summary() lacks it).
+
+    Keys are the glue names of :data:`BELOW_CLAIMS_LABELS`; the overview's upgrade step and the
+    tools page both read them from here, so they cannot disagree.
+    """
+    old = too_old_clients(identities)
+    verdict = old["verdict"] if "verdict" in old else pd.Series(dtype=object)
+    will_break = int((verdict == "will_break").sum())
+    at_risk = int((verdict == "at_risk").sum())
+    return {
+        "below_claims_versions": len(old),
+        "below_claims_versions_will_break": will_break,
+        "below_claims_versions_at_risk": at_risk,
+        "below_claims_versions_will_break_or_at_risk": will_break + at_risk,
+    }
+
+
 def no_activity(what: str = "ARM activity by user identities") -> HTML:
     """The empty state of a page: nothing was seen in the window, said plainly."""
     return note(f"No {what} in this window: there is nothing to show here.", kind="info")
@@ -599,12 +636,14 @@ def next_steps(identities: pd.DataFrame, policy: pd.DataFrame | None = None) -> 
             f"Require MFA for Azure management (a Conditional Access policy) for {who} that write without it, "
             f"starting with {_names(people, 'arm_writes_without_mfa')}."
         )
-    old = ids[(ids["version_ok"] == "no") & ids["verdict"].isin(["will_break", "at_risk"])]
-    if len(old):
+    old = below_claims_versions(ids)
+    if old["below_claims_versions_will_break_or_at_risk"]:
+        upgrade = old["below_claims_versions_will_break_or_at_risk"]
         steps.append(
-            f"Upgrade the clients of {_n(len(old), 'identity', 'identities')} that would break or are at risk "
+            f"Upgrade the clients of {_n(upgrade, 'identity', 'identities')} that would break or are at risk "
             f"to Azure CLI 2.76+ / Az PowerShell 14.3+ (Az.Accounts 5.2+): older ones cannot turn ARM's claims "
-            f"challenge into a re-login prompt (the tools page counts every identity on a too-old client)."
+            f"challenge into a re-login prompt ({_n(old['below_claims_versions'], 'identity', 'identities')} "
+            f"in all on a too-old client)."
         )
     guests = breaking[breaking["guest"].astype(bool)]
     if len(guests):

@@ -212,6 +212,30 @@ def test_next_steps_put_enforcement_and_automation_first_and_name_the_worst() ->
     assert not any("glass@contoso.com" in s for s in steps)
 
 
+def test_below_claims_versions_counts_too_old_clients_by_verdict_without_breakglass() -> None:
+    ids = identities_frame(
+        [
+            {"identity": "a@contoso.com", "verdict": "will_break", "version_ok": "no"},
+            {"identity": "b@contoso.com", "verdict": "at_risk", "version_ok": "no"},
+            {"identity": "c@contoso.com", "verdict": "not_affected", "version_ok": "no"},
+            {"identity": "d@contoso.com", "verdict": "will_break", "version_ok": "unknown"},
+            {"identity": "glass@contoso.com", "verdict": "will_break", "version_ok": "no", "breakglass": True},
+        ]
+    )
+    assert kn.too_old_clients(ids)["identity"].tolist() == ["a@contoso.com", "b@contoso.com", "c@contoso.com"]
+    counts = kn.below_claims_versions(ids)
+    assert counts == {
+        "below_claims_versions": 3,
+        "below_claims_versions_will_break": 1,
+        "below_claims_versions_at_risk": 1,
+        "below_claims_versions_will_break_or_at_risk": 2,
+    }
+    assert set(counts) == set(kn.BELOW_CLAIMS_LABELS)
+    upgrade = next(s for s in kn.next_steps(ids) if s.startswith("Upgrade"))
+    assert upgrade.startswith("Upgrade the clients of 2 identities ") and "(3 identities in all" in upgrade
+    assert kn.below_claims_versions(ids.head(0))["below_claims_versions"] == 0
+
+
 def test_next_steps_without_findings_or_policy_events() -> None:
     steps = kn.next_steps(identities_frame([{"identity": "ann@contoso.com"}]), None)
     assert len(steps) == 1 and steps[0].startswith("Assign the built-in audit policies")

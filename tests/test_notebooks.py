@@ -152,17 +152,25 @@ def test_default_run_succeeds_for_every_notebook_and_writes_the_run_folder(defau
 def test_overview_numbers_equal_the_analysis(default_run: ReportRun, reference: Any) -> None:
     got = glued(default_run, "readiness_overview")
     summary = reference.summary()
-    ids = counted(reference.identities)
-    breaking = ids[ids["verdict"] == "will_break"]
     assert got["will_break"] == summary["verdicts"]["will_break"] > 0
-    assert got["at_risk"] == summary["verdicts"]["at_risk"]
-    assert got["will_break_automation"] == int((breaking["automation_band"] == "likely_automation").sum())
-    assert got["will_break_ropc"] == int(breaking["ropc"].sum())
-    assert got["will_break_guests"] == int(breaking["guest"].sum())
+    for verdict in ("at_risk", "not_affected", "unknown"):
+        assert got[verdict] == summary["verdicts"][verdict], verdict
+    for key in (
+        "identities",
+        "breakglass",
+        "will_break_automation",
+        "will_break_ropc",
+        "will_break_guests",
+        "likely_automation",
+        "ropc",
+        "guests",
+        "arm_writes",
+        "arm_writes_without_mfa",
+        "arm_writes_with_mfa",
+        "share_with_mfa",
+    ):
+        assert got[key] == summary[key], key
     assert 0 < got["arm_writes_without_mfa"] <= got["arm_writes"]
-    assert got["share_with_mfa"] == round(
-        100 * (got["arm_writes"] - got["arm_writes_without_mfa"]) / got["arm_writes"], 1
-    )
     policy = reference.frames["arm_policy_mfa_events"]
     assert got["policy_audit_events"] == int(policy.loc[policy["Action"].str.startswith("audit"), "Events"].sum())
     assert got["enforcement_visible"] is (got["policy_deny_events"] > 0)
@@ -170,15 +178,56 @@ def test_overview_numbers_equal_the_analysis(default_run: ReportRun, reference: 
 
 
 def test_other_notebooks_agree_with_the_analysis(default_run: ReportRun, reference: Any) -> None:
-    ids = counted(reference.identities)
+    summary = reference.summary()
     at_risk = glued(default_run, "identities_at_risk")
     assert at_risk["listed"] == int(reference.identities["verdict"].isin(["will_break", "at_risk", "unknown"]).sum())
-    assert at_risk["will_break"] == int((ids["verdict"] == "will_break").sum())
+    assert {v: at_risk[v] for v in ("will_break", "at_risk", "unknown")} == {
+        v: summary["verdicts"][v] for v in ("will_break", "at_risk", "unknown")
+    }
     automation = glued(default_run, "automation_accounts")
-    assert automation["likely_automation"] == reference.summary()["likely_automation"]
+    assert automation["likely_automation"] == summary["likely_automation"]
+    assert (
+        automation["automation_will_break"] == automation["will_break_automation"] == summary["will_break_automation"]
+    )
+    assert automation["automation_ropc"] == automation["ropc"] == summary["ropc"] > 0
+    assert automation["will_break_ropc"] == summary["will_break_ropc"]
     tools = glued(default_run, "tools_and_versions")
-    assert tools["below_claims_versions"] == int((ids["version_ok"] == "no").sum())
+    ids = counted(reference.identities)
+    old = ids[ids["version_ok"] == "no"]
+    assert tools["below_claims_versions"] == len(old) > 0
+    assert tools["below_claims_versions_will_break_or_at_risk"] == int(
+        old["verdict"].isin(["will_break", "at_risk"]).sum()
+    )
     assert tools["tool_bands"] == len(reference.tools)
+
+
+def assert_same_name_same_number(run: ReportRun) -> dict[str, Any]:
+    """Every glued name shown on more than one page carries the same value on each; returns them."""
+    pages = {name: glued(run, name) for name in NOTEBOOKS if name != "identity_drilldown"}
+    seen: dict[str, dict[str, Any]] = {}
+    for page, values in pages.items():
+        for key, value in values.items():
+            if key != "kitlib.run":
+                seen.setdefault(key, {})[page] = value
+    shared = {k: v for k, v in seen.items() if len(v) > 1}
+    for key, by_page in shared.items():
+        assert len({json.dumps(v) for v in by_page.values()}) == 1, (key, by_page)
+    return {k: next(iter(v.values())) for k, v in shared.items()}
+
+
+def test_a_number_shown_on_several_pages_is_the_same_on_each(default_run: ReportRun, reference: Any) -> None:
+    shared = assert_same_name_same_number(default_run)
+    summary = reference.summary()
+    assert {"will_break", "at_risk", "likely_automation", "ropc", "will_break_ropc"} <= set(shared)
+    assert {"will_break_automation", "below_claims_versions", "below_claims_versions_will_break_or_at_risk"} <= set(
+        shared
+    )
+    for key in ("likely_automation", "ropc", "will_break_ropc", "will_break_automation"):
+        assert shared[key] == summary[key], key
+    # the overview's upgrade step states the same count as the tools page
+    overview = (default_run.out / "readiness_overview.html").read_text(encoding="utf-8")
+    upgrade = shared["below_claims_versions_will_break_or_at_risk"]
+    assert f"Upgrade the clients of {upgrade:,} identities that would break or are at risk" in overview
 
 
 def test_drilldown_defaults_to_the_top_writer_without_mfa(default_run: ReportRun, reference: Any) -> None:
@@ -269,6 +318,12 @@ def test_breakglass_account_is_marked_and_left_out_of_the_counts(shared_run: dic
     assert glued(run, "automation_accounts")["likely_automation"] == int(
         (kept["automation_band"] == "likely_automation").sum()
     )
+    overview = glued(run, "readiness_overview")
+    assert (overview["identities"], overview["breakglass"]) == (len(ids), 1)
+    assert overview["arm_writes_without_mfa"] == int(kept["arm_writes_without_mfa"].sum())
+    assert glued(run, "automation_accounts")["ropc"] == int(kept["ropc"].sum())
+    assert glued(run, "tools_and_versions")["below_claims_versions"] == int((kept["version_ok"] == "no").sum())
+    assert_same_name_same_number(run)
 
 
 def test_trend_compares_with_the_previous_scheduled_run(shared_run: dict[str, Any], default_run: ReportRun) -> None:
