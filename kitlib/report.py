@@ -815,8 +815,8 @@ def _write_index(report: ReportRun, folder: Path, generated_at: dt.datetime) -> 
         parts = [
             (label, overview[key])
             for label, key in (
-                ("would break", "will_break"),
-                ("of which automation", "will_break_automation"),
+                ("user identities would break", "will_break"),
+                ("of them likely automation", "will_break_automation"),
                 ("at risk", "at_risk"),
                 ("writes without MFA per day", "writes_without_mfa_per_day"),
             )
