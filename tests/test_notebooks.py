@@ -143,7 +143,7 @@ def test_default_run_succeeds_for_every_notebook_and_writes_the_run_folder(defau
     index = default_run.index.read_text(encoding="utf-8")
     for name in NOTEBOOKS:
         assert f'href="{name}.html"' in index
-    assert f"{glued(default_run, 'readiness_overview')['will_break']} would break" in index
+    assert f"{glued(default_run, 'readiness_overview')['will_break']} user identities would break" in index
     manifest = json.loads(default_run.manifest.read_text(encoding="utf-8"))
     assert [n["status"] for n in manifest["notebooks"]] == ["ok"] * 5
     assert all(n["duration_seconds"] > 0 for n in manifest["notebooks"])
