@@ -57,6 +57,11 @@ lint: $(STAMP) kql-check-deps
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
+# Speed and memory on this machine: demo tenants at two sizes, the report, every query, KQL vs SQL vs
+# pandas; writes bench/results.md (about 15-20 minutes; not part of the tests).
+bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py
+
 lab: $(STAMP) demo
 	KITLIB_WORKSPACE=$(abspath $(DEMO)) $(BIN)/jupyter lab notebooks/
 
