@@ -65,6 +65,13 @@ lookback_option = click.option(
     metavar="SPAN",
     help="Analysis window ending at --now (e.g. 30d, 12h).",
 )
+
+
+def param_option(help_text: str) -> Callable[[F], F]:
+    """``-p NAME VALUE`` (repeatable): query or notebook parameters given as text."""
+    return click.option("-p", "--param", "params", multiple=True, nargs=2, metavar="NAME VALUE", help=help_text)
+
+
 workspace_option = click.option(
     "--workspace",
     required=True,
@@ -86,9 +93,7 @@ def main(log_level: str) -> None:
 @main.command("query")
 @click.argument("name")
 @workspace_option
-@click.option(
-    "-p", "--param", "params", multiple=True, nargs=2, metavar="NAME VALUE", help="Query parameter (repeatable)."
-)
+@param_option("Query parameter (repeatable).")
 @now_option
 @lookback_option
 @click.option(
@@ -124,15 +129,7 @@ def query_command(
 
 @main.command("queries")
 @click.argument("name", required=False)
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    nargs=2,
-    metavar="NAME VALUE",
-    help="With NAME: bind values and print the query.",
-)
+@param_option("With NAME: bind values and print the query.")
 @handle_errors
 def queries_command(name: str | None, params: tuple[tuple[str, str], ...]) -> None:
     """List the query catalog, or show one query (its header, parameters and KQL).
@@ -254,15 +251,7 @@ def analyze_command(
     metavar="NAME",
     help="Run only these notebooks (repeatable); default: all.",
 )
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    nargs=2,
-    metavar="NAME VALUE",
-    help="Extra notebook parameter, e.g. -p identity alice@contoso.com.",
-)
+@param_option("Extra notebook parameter, e.g. -p identity alice@contoso.com.")
 @click.option("--breakglass", multiple=True, metavar="UPN", help="Break-glass account to exclude (repeatable).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Notebooks run in parallel (default: up to the CPU count).")
 @click.option(
