@@ -765,6 +765,8 @@ class NotebookContext:
     complete: bool = True
     live_glue: bool = True
     _analysis: Any = field(default=None, repr=False)
+    # The analysis' query frames before pseudonymisation: kernel-only, never displayed.
+    _raw_frames: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def start(self) -> dt.datetime:
@@ -861,6 +863,7 @@ class NotebookContext:
 
                 glass = self._breakglass_originals()
                 analysis = analyze(self.backend, now=self.now, lookback=self.lookback, breakglass=glass)
+            self._raw_frames = getattr(analysis, "frames", None) or {}
             protected = self.protect_analysis(analysis)
             self.record(
                 missing_tables=getattr(analysis, "missing_tables", ()),
@@ -984,11 +987,16 @@ class NotebookContext:
         Reads the per-identity write summary unpseudonymised *inside the kernel* (to map a
         pseudonym back); only ``Identity.shown`` is ever displayed.
         """
-        from kitlib.run import run_query
+        # The analysis already ran this query (once per batch); reuse its frame instead of the
+        # heaviest query again. Without an analysis frame (e.g. AzureActivity missing), ask.
+        self.analyze()
+        writes = self._raw_frames.get("arm_writes_by_identity")
+        if not isinstance(writes, pd.DataFrame) or "Identity" not in writes.columns:
+            from kitlib.run import run_query
 
-        result = run_query(self.backend, "arm_writes_by_identity", now=self.now, lookback=self.lookback)
-        self.record(missing_tables=result.missing_tables, warnings=result.warnings, complete=result.complete)
-        writes = result.frame
+            result = run_query(self.backend, "arm_writes_by_identity", now=self.now, lookback=self.lookback)
+            self.record(missing_tables=result.missing_tables, warnings=result.warnings, complete=result.complete)
+            writes = result.frame
         candidates = [str(c) for c in writes.get("Identity", pd.Series(dtype=object)).dropna().unique()]
         excluded = {b.strip().lower() for b in self.breakglass}
         if identity.strip():
