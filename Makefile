@@ -27,7 +27,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 demo: $(DEMO)/ground_truth.json
 
 # Regenerated only when the generator changes: same seed and --now, same bytes.
-$(DEMO)/ground_truth.json: $(STAMP) kitlib/demo.py
+$(DEMO)/ground_truth.json: $(STAMP) $(wildcard kitlib/demo/*.py)
 	$(BIN)/kitlib demo --out $(DEMO) --now $(NOW)
 
 report: demo
@@ -51,7 +51,7 @@ lint: $(STAMP) kql-check-deps
 	$(BIN)/ruff check kitlib tests bench
 	$(BIN)/ruff format --check kitlib tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m kitlib.kqlcheck
+	$(BIN)/python -m kitlib.query.kqlcheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_lint.py
 
 test: lint

@@ -97,8 +97,8 @@ def ablate(workspace: str, name: str, now: dt.datetime, rounds: int) -> None:
     """Time every variant of ``name`` interleaved for ``rounds`` rounds and print a markdown table."""
     from duckdb_kql.engine import schema
 
-    from kitlib.catalog import get_query
-    from kitlib.local import LocalBackend
+    from kitlib.backends.local import LocalBackend
+    from kitlib.query.catalog import get_query
 
     params = {"start": now - dt.timedelta(days=30), "end": now}
     query = get_query(name)

@@ -12,7 +12,7 @@ Shapes:
 - ``portal-csv``: a Log Analytics portal CSV export (BOM, CRLF, US-locale dates, JSON cells).
 
 Run: ``.venv/bin/python bench/bench_import.py [--sizes 50 400] [--shapes diagnostic-jsonl]``
-(sizes in MB). Also prints the baseline RSS of a process that only imports kitlib.importer.
+(sizes in MB). Also prints the baseline RSS of a process that only imports kitlib.ingest.importer.
 Exit code 1 when the large file's peak RSS exceeds ``--max-rss`` MB (default 1024).
 """
 
@@ -33,7 +33,7 @@ _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 cpu0, wall0 = time.process_time(), time.perf_counter()
-from kitlib.importer import import_paths
+from kitlib.ingest.importer import import_paths
 if sys.argv[1] == "--baseline":
     print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     raise SystemExit(0)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rss", type=float, default=1024.0, help="MB of peak RSS allowed for the largest file")
     args = parser.parse_args(argv)
     baseline = child("--baseline")
-    print(f"baseline (python + kitlib.importer imported): peak RSS {baseline['peak_rss_mb']:.0f} MB")
+    print(f"baseline (python + kitlib.ingest.importer imported): peak RSS {baseline['peak_rss_mb']:.0f} MB")
     worst = 0.0
     for shape in args.shapes:
         write, name = WRITERS[shape]

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from kitlib.local import find_table
+from kitlib.backends.local import find_table
 
 ARM = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
 UPN_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"

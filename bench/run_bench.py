@@ -320,13 +320,13 @@ def translation_seconds(con: Any, text: str, parameters: dict[str, Any], now: dt
 def time_queries(workspace: str, now: dt.datetime, rounds: int, budget: float) -> dict[str, Any]:
     """Median time of every catalog query over ``rounds`` rounds (fewer if ``budget`` seconds run out).
 
-    Each round runs every query once in catalog order, through ``kitlib.run.run_query`` with the
+    Each round runs every query once in catalog order, through ``kitlib.query.run.run_query`` with the
     analysis' window, on one ``LocalBackend`` (as the analysis does). The typed views are created
     and the translator warmed up by one untimed query first.
     """
-    from kitlib.catalog import get_query, load_catalog
-    from kitlib.local import LocalBackend
-    from kitlib.run import run_query
+    from kitlib.backends.local import LocalBackend
+    from kitlib.query.catalog import get_query, load_catalog
+    from kitlib.query.run import run_query
 
     names = sorted(load_catalog())
     backend = LocalBackend(workspace, now=now)
@@ -381,8 +381,8 @@ def compare(
     from duckdb_kql.engine import schema
     from pandas_impl import IMPLEMENTATIONS
 
-    from kitlib.catalog import get_query
-    from kitlib.local import LocalBackend
+    from kitlib.backends.local import LocalBackend
+    from kitlib.query.catalog import get_query
 
     start, end = now - dt.timedelta(days=30), now
     params = {"start": start, "end": end}
@@ -532,7 +532,7 @@ def render(run: Run) -> str:
         lines += [
             "Where a report's wall time goes (from its own INFO log lines, dated on arrival): start-up and "
             "imports; the analysis' 8 queries (run once per report, in the parent); the analysis' Python join "
-            "(`kitlib.analysis.analyze` after its last query); then the notebooks (2 kernels in parallel) and "
+            "(`kitlib.analysis.impact.analyze` after its last query); then the notebooks (2 kernels in parallel) and "
             "the HTML/CSV export.",
             "",
             "| size | run | start-up | analysis queries | analysis Python join | notebooks + export |",

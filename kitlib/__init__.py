@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 
-from kitlib.backends import Backend, QueryResult, window
-from kitlib.catalog import Query, get_query, load_catalog
+from kitlib.backends.base import Backend, QueryResult, window
+from kitlib.backends.local import LocalBackend
 from kitlib.errors import KitError
-from kitlib.local import LocalBackend
-from kitlib.run import run_query
+from kitlib.query.catalog import Query, get_query, load_catalog
+from kitlib.query.run import run_query
 
 __version__ = "0.1.0"
 

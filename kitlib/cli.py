@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import click
 
 from kitlib import __version__
-from kitlib.binding import BindError, parse_datetime, parse_timespan
 from kitlib.errors import KitError
+from kitlib.query.binding import BindError, parse_datetime, parse_timespan
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("kitlib")
@@ -109,8 +109,8 @@ def query_command(
     out: Path | None,
 ) -> None:
     """Run catalog query NAME on a workspace folder and print or write the result."""
-    from kitlib.local import LocalBackend
-    from kitlib.run import run_query
+    from kitlib.backends.local import LocalBackend
+    from kitlib.query.run import run_query
 
     backend = LocalBackend(workspace, now=parse_now(now_text))
     result = run_query(backend, name, now=backend.now, lookback=parse_lookback(lookback), **dict(params))
@@ -137,7 +137,7 @@ def queries_command(name: str | None, params: tuple[tuple[str, str], ...]) -> No
     With -p values the declaration is replaced by typed `let` lines, ready to paste into the
     Log Analytics portal.
     """
-    from kitlib.catalog import get_query, load_catalog
+    from kitlib.query.catalog import get_query, load_catalog
 
     if name is None:
         catalog = load_catalog()
@@ -168,7 +168,7 @@ def queries_command(name: str | None, params: tuple[tuple[str, str], ...]) -> No
 @handle_errors
 def export_command(executed: Path, html_out: Path) -> None:
     """Export a notebook executed by papermill as one offline HTML file (code hidden, figures inline)."""
-    from kitlib.export import export_html
+    from kitlib.reporting.export import export_html
 
     result = export_html(executed, html_out)
     click.echo(f"wrote {result.path} ({result.bytes:,} bytes, {result.figures} figure(s))")
@@ -215,7 +215,7 @@ def analyze_command(
     workspace: Path, out: Path, now_text: str | None, lookback: str, breakglass: tuple[str, ...]
 ) -> None:
     """Analyse a workspace folder and write identities.csv and tools.csv."""
-    from kitlib.analysis import run_analyze
+    from kitlib.analysis.impact import run_analyze
 
     analysis = run_analyze(workspace, out, parse_now(now_text), parse_lookback(lookback), list(breakglass))
     for warning in analysis.warnings:
@@ -287,7 +287,7 @@ def report_command(
     """Run the notebooks, publish offline HTML, index.html, manifest.json and the CSV exports."""
     import os
 
-    from kitlib.report import render_report
+    from kitlib.reporting.batch import render_report
 
     if config_path is not None:
         # The notebook kernels find the config the same way the CLI does: through the environment.
@@ -323,7 +323,7 @@ def report_command(
 @handle_errors
 def params_command(notebook: str) -> None:
     """Show a notebook's parameters: name, type, default and help."""
-    from kitlib.report import format_parameters, notebook_parameters, resolve_notebook
+    from kitlib.reporting.batch import format_parameters, notebook_parameters, resolve_notebook
 
     click.echo(format_parameters(notebook_parameters(resolve_notebook(notebook))))
 
@@ -352,7 +352,7 @@ def import_command(
     progress: bool,
 ) -> None:
     """Import exported sign-in and activity logs (files, folders, .gz, .zip) into a workspace folder."""
-    from kitlib.importer import import_paths
+    from kitlib.ingest.importer import import_paths
 
     report = import_paths(
         list(paths), workspace, fmt=fmt, table=table, encoding=encoding, keep_going=keep_going, progress=progress
@@ -377,7 +377,7 @@ def config_group() -> None:
 @handle_errors
 def config_check_command(config_path: Path | None) -> None:
     """Print the resolved setup (never secrets); exit 2 when something needs fixing."""
-    from kitlib.config import check_config
+    from kitlib.settings.config import check_config
 
     report = check_config(config_path)
     click.echo(report.text)
@@ -396,7 +396,7 @@ def auth_group() -> None:
 @handle_errors
 def auth_login_command(workspace: str | None, config_path: Path | None) -> None:
     """Sign in once so scheduled runs (papermill, kitlib report) never prompt."""
-    from kitlib.auth import login
+    from kitlib.settings.auth import login
 
     click.echo(login(workspace, config_path, prompt=lambda message: click.echo(message, err=True)))
 

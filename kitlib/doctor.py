@@ -2,7 +2,7 @@
 
 For every table in the schema registry it checks, on any backend (local folder or live
 service): whether the table exists, whether its column types are what the queries assume
-(:mod:`kitlib.schema`, read back with ``getschema``), how far back the data goes, and how many
+(:mod:`kitlib.domain.schema`, read back with ``getschema``), how far back the data goes, and how many
 rows fall in the analysis window. A missing table is explained in plain words: what the kit
 cannot see without it, and which diagnostic setting sends it.
 """
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kitlib.backends import Backend, window
-from kitlib.catalog import Query, load_catalog, parse_query
-from kitlib.schema import TABLES
+from kitlib.backends.base import Backend, window
+from kitlib.domain.schema import TABLES
+from kitlib.query.catalog import Query, load_catalog, parse_query
 
 LEVELS = ("ok", "info", "warning", "problem")
 
@@ -192,11 +192,11 @@ def doctor(
 ) -> DoctorReport:
     """``kitlib doctor --workspace DIR|NAME``: open the workspace and diagnose it."""
     if config_path is not None and not Path(workspace).expanduser().is_dir():
-        from kitlib.live import open_named
+        from kitlib.backends.kusto import open_named
 
         backend = open_named(workspace, now, config_path=str(config_path))
     else:
-        from kitlib.connect import connect
+        from kitlib.backends.connect import connect
 
         backend = connect(workspace, now=now)
     try:

@@ -7,7 +7,7 @@ A kit notebook reads::
 
 and from then on calls ``ctx.query(...)``, ``ctx.analyze()``, ``ctx.table(...)`` and
 ``ctx.glue(...)``. Nothing is injected into the notebook's namespace. The context records
-what was missing or partial, and glues that record (``kitlib.run``) so the HTML export can say
+what was missing or partial, and glues that record (``kitlib.query.run``) so the HTML export can say
 it in the report header. Every frame passes through the pseudonymiser (when asked for) before
 it can be displayed, and every data-derived string is HTML-escaped before it is displayed.
 
@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from kitlib.backends import Backend, QueryResult
-from kitlib.binding import BindError, parse_datetime, parse_timespan
+from kitlib.backends.base import Backend, QueryResult
 from kitlib.errors import UsageError
-from kitlib.privacy import Pseudonymizer, is_pseudonym
+from kitlib.privacy.pseudonyms import Pseudonymizer, is_pseudonym
+from kitlib.query.binding import BindError, parse_datetime, parse_timespan
 
 if TYPE_CHECKING:  # nbformat pulls in jsonschema: only the exporter and runner need it
     import nbformat
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 GLUE_MIMETYPE = "application/scrapbook.scrap.json+json"
 GLUE_PREFIX = "application/scrapbook.scrap."
 #: Name of the glued record the exporter turns into the report header.
-RUN_GLUE = "kitlib.run"
+RUN_GLUE = "kitlib.query.run"
 #: Output metadata key marking displays meant for the live notebook only (dropped from HTML).
 LIVE_ONLY = "kitlib_live_only"
 
@@ -511,7 +511,7 @@ def identity_table(
 
 def identities_of(analysis: Any) -> pd.DataFrame:
     """The analysis' identities with every identities.csv column, even when no identity was seen."""
-    from kitlib.analysis import EXTRA_COLUMNS, IDENTITY_COLUMNS
+    from kitlib.analysis.impact import EXTRA_COLUMNS, IDENTITY_COLUMNS
 
     frame: pd.DataFrame = analysis.identities
     missing = [c for c in IDENTITY_COLUMNS + EXTRA_COLUMNS if c not in frame.columns]
@@ -527,7 +527,7 @@ def identities_of(analysis: Any) -> pd.DataFrame:
 
 def tools_of(analysis: Any) -> pd.DataFrame:
     """The analysis' tool bands with every tools.csv column, even when no tool was seen."""
-    from kitlib.analysis import TOOL_COLUMNS
+    from kitlib.analysis.impact import TOOL_COLUMNS
 
     frame: pd.DataFrame = analysis.tools
     missing = [c for c in TOOL_COLUMNS if c not in frame.columns]
@@ -838,8 +838,8 @@ class NotebookContext:
 
     def query(self, name: str, **parameters: Any) -> pd.DataFrame:
         """Run catalog query ``name`` over the window; personal-data columns are pseudonymised."""
-        from kitlib.catalog import get_query
-        from kitlib.run import run_query
+        from kitlib.query.catalog import get_query
+        from kitlib.query.run import run_query
 
         result: QueryResult = run_query(self.backend, name, now=self.now, lookback=self.lookback, **parameters)
         self.record(missing_tables=result.missing_tables, warnings=result.warnings, complete=result.complete)
@@ -859,7 +859,7 @@ class NotebookContext:
         if self._analysis is None:
             analysis = _cached_analysis(self.analysis_key())
             if analysis is None:
-                from kitlib.analysis import analyze
+                from kitlib.analysis.impact import analyze
 
                 glass = self._breakglass_originals()
                 analysis = analyze(self.backend, now=self.now, lookback=self.lookback, breakglass=glass)
@@ -882,7 +882,7 @@ class NotebookContext:
         given = [b for b in self.breakglass if not is_pseudonym(b)]
         hidden = [b for b in self.breakglass if is_pseudonym(b)]
         if hidden:
-            from kitlib.run import run_query
+            from kitlib.query.run import run_query
 
             frame = run_query(self.backend, "arm_writes_by_identity", now=self.now, lookback=self.lookback).frame
             pool = [str(c) for c in frame.get("Identity", pd.Series(dtype=object)).dropna().unique()]
@@ -900,7 +900,7 @@ class NotebookContext:
             return analysis
         import copy
 
-        from kitlib.catalog import load_catalog
+        from kitlib.query.catalog import load_catalog
 
         catalog = load_catalog()
         out = copy.copy(analysis)
@@ -977,7 +977,7 @@ class NotebookContext:
         """Snapshots earlier scheduled runs kept for this workspace, oldest first (before ``now``)."""
         if not folder:
             return []
-        from kitlib.report import load_history
+        from kitlib.reporting.batch import load_history
 
         return load_history(Path(folder), workspace=self.workspace, before=self.now)
 
@@ -992,7 +992,7 @@ class NotebookContext:
         self.analyze()
         writes = self._raw_frames.get("arm_writes_by_identity")
         if not isinstance(writes, pd.DataFrame) or "Identity" not in writes.columns:
-            from kitlib.run import run_query
+            from kitlib.query.run import run_query
 
             result = run_query(self.backend, "arm_writes_by_identity", now=self.now, lookback=self.lookback)
             self.record(missing_tables=result.missing_tables, warnings=result.warnings, complete=result.complete)
@@ -1038,7 +1038,7 @@ def setup(
     With ``pseudonymize``, the key comes from ``$KITLIB_PSEUDONYM_KEY`` (a fresh one-off key
     when unset, and the report says so).
     """
-    from kitlib.connect import connect, resolve_workspace
+    from kitlib.backends.connect import connect, resolve_workspace
 
     if log_level:
         logging.getLogger("kitlib").setLevel(log_level.upper())

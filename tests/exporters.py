@@ -16,8 +16,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from kitlib.local import find_table
-from kitlib.schema import TABLES
+from kitlib.backends.local import find_table
+from kitlib.domain.schema import TABLES
 
 SIGNIN_CATEGORIES = {
     "SigninLogs": "SignInLogs",

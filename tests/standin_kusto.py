@@ -56,9 +56,9 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import duckdb
 import duckdb_kql
 
-from kitlib.binding import parse_datetime
-from kitlib.catalog import _parse_declaration
-from kitlib.local import LocalBackend
+from kitlib.backends.local import LocalBackend
+from kitlib.query.binding import parse_datetime
+from kitlib.query.catalog import _parse_declaration
 
 LA_PATH = (
     "/subscriptions/00000000-0000-0000-0000-00000000f00d/resourcegroups/rg-standin"

@@ -25,7 +25,7 @@ from test_queries import (
     write_workspace,
 )
 
-from kitlib.analysis import (
+from kitlib.analysis.impact import (
     IDENTITY_COLUMNS,
     TOOL_COLUMNS,
     Analysis,
@@ -34,13 +34,13 @@ from kitlib.analysis import (
     tool_family,
     write_exports,
 )
-from kitlib.automation import BANDS, MIN_RUNS, ROPC_FLOOR, WEIGHTS, Features, band_for, cadence, score
-from kitlib.backends import QueryResult
-from kitlib.catalog import Query
+from kitlib.backends.base import QueryResult
+from kitlib.backends.local import LocalBackend
+from kitlib.domain.automation import BANDS, MIN_RUNS, ROPC_FLOOR, WEIGHTS, Features, band_for, cadence, score
+from kitlib.domain.remediation import Situation, remediation
 from kitlib.errors import UsageError
-from kitlib.local import LocalBackend
-from kitlib.remediation import Situation, remediation
-from kitlib.run import run_query
+from kitlib.query.catalog import Query
+from kitlib.query.run import run_query
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,10 @@ from pathlib import Path
 import pytest
 from standin_kusto import CLIENT_APP_ID, USER, StandinKusto, write_sample_workspace
 
-from kitlib.auth import (
+from kitlib.backends.kusto import KustoBackend, LiveOptions
+from kitlib.errors import AuthError, ConfigError
+from kitlib.query.catalog import get_query
+from kitlib.settings.auth import (
     AzureCliProvider,
     ConfidentialClientProvider,
     ManagedIdentityProvider,
@@ -32,10 +35,7 @@ from kitlib.auth import (
     login,
     resolve_service,
 )
-from kitlib.catalog import get_query
-from kitlib.config import AuthSettings
-from kitlib.errors import AuthError, ConfigError
-from kitlib.live import KustoBackend, LiveOptions
+from kitlib.settings.config import AuthSettings
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 TESTS = Path(__file__).resolve().parent
@@ -89,7 +89,7 @@ def test_login_primes_a_persistent_cache_that_a_new_process_uses_without_prompti
 ) -> None:
     config = config_file(tmp_path, standin)
     prompts: list[str] = []
-    with caplog.at_level(logging.WARNING, logger="kitlib.auth"):
+    with caplog.at_level(logging.WARNING, logger="kitlib.settings.auth"):
         summary = login("standin", config, prompt=prompts.append)
     assert prompts == [f"To sign in, open {standin.idp}/devicelogin and enter the code STANDIN1."]
     assert f"standin: device_code: signed in as {USER}" in summary
@@ -104,8 +104,8 @@ def test_login_primes_a_persistent_cache_that_a_new_process_uses_without_prompti
     script = textwrap.dedent(
         """
         import datetime as dt, sys
-        from kitlib.connect import connect
-        from kitlib.run import run_query
+        from kitlib.backends.connect import connect
+        from kitlib.query.run import run_query
         backend = connect("standin", now=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
         result = run_query(backend, "arm_writes_mfa_daily", now=backend.now, lookback=dt.timedelta(days=2))
         print(result.rows)
@@ -159,8 +159,8 @@ def test_interactive_browser_sign_in_completes_through_the_redirect(standin: Sta
     cache = tmp_path / "c.bin"
     script = textwrap.dedent(
         f"""
-        from kitlib.auth import build_provider
-        from kitlib.config import AuthSettings
+        from kitlib.settings.auth import build_provider
+        from kitlib.settings.config import AuthSettings
         settings = AuthSettings(mode="interactive", tenant_id={standin.tenant_id!r}, token_cache={str(cache)!r})
         provider = build_provider(settings, {standin.url!r}, "standin")
         print(provider.login())

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kitlib.binding import BindError, coerce, kql_literal, parse_timespan
-from kitlib.catalog import parse_query
+from kitlib.query.binding import BindError, coerce, kql_literal, parse_timespan
+from kitlib.query.catalog import parse_query
 
 # Strings with the characters that break naive quoting, plus arbitrary unicode.
 HOSTILE = st.one_of(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kitlib.catalog import Query, get_query, load_catalog, parse_query
 from kitlib.errors import ParameterError, QueryDefinitionError, UnknownQueryError
+from kitlib.query.catalog import Query, get_query, load_catalog, parse_query
 
 #: The one line of GOOD the parser rejects: tests drop it, or swap it for the header line they test.
 FREE_COMMENT = "// a free comment that is not a header key would be rejected, so none here"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kitlib.catalog import load_catalog
-from kitlib.local import LocalBackend
-from kitlib.run import run_query
+from kitlib.backends.local import LocalBackend
+from kitlib.query.catalog import load_catalog
+from kitlib.query.run import run_query
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kitlib.config import CONFIG_ENV, check_config, find_config, load_config
 from kitlib.errors import ConfigError
+from kitlib.settings.config import CONFIG_ENV, check_config, find_config, load_config
 
 LA = """
 [defaults]
@@ -133,7 +133,7 @@ def test_discovery_order_flag_then_env_then_working_folder_then_user_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user_dir = tmp_path / "user"
-    monkeypatch.setattr("kitlib.config.user_config_path", lambda: user_dir / "kitlib.toml")
+    monkeypatch.setattr("kitlib.settings.config.user_config_path", lambda: user_dir / "kitlib.toml")
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     user_dir.mkdir()
@@ -148,7 +148,7 @@ def test_discovery_order_flag_then_env_then_working_folder_then_user_folder(
 
 
 def test_missing_config_names_every_place_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kitlib.config.user_config_path", lambda: tmp_path / "nowhere" / "kitlib.toml")
+    monkeypatch.setattr("kitlib.settings.config.user_config_path", lambda: tmp_path / "nowhere" / "kitlib.toml")
     with pytest.raises(ConfigError) as err:
         find_config(environ={}, cwd=tmp_path)
     assert str(tmp_path / "kitlib.toml") in str(err.value) and CONFIG_ENV in str(err.value)

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kitlib import versions
+from kitlib.backends.local import LocalBackend
 from kitlib.demo import (
     ARM_RESOURCE_ID,
     CLI_APP_ID,
@@ -29,10 +29,10 @@ from kitlib.demo import (
     fallback_auth_library,
     generate,
 )
+from kitlib.domain import versions
+from kitlib.domain.schema import TABLES
 from kitlib.errors import UsageError
-from kitlib.local import LocalBackend
-from kitlib.run import run_query
-from kitlib.schema import TABLES
+from kitlib.query.run import run_query
 
 AMR = "http://schemas.microsoft.com/claims/authnmethodsreferences"
 MFA_MARKERS = ("MFA requirement satisfied by claim in the token", "MFA successfully completed")

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from standin_kusto import StandinKusto, write_sample_workspace
 
-from kitlib.catalog import Query, parse_query
+from kitlib.backends.kusto import KustoBackend, LiveOptions
+from kitlib.backends.local import LocalBackend
 from kitlib.doctor import diagnose, doctor
-from kitlib.live import KustoBackend, LiveOptions
-from kitlib.local import LocalBackend
+from kitlib.query.catalog import Query, parse_query
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb_kql
 import pytest
 
-from kitlib.catalog import default_query_dir
-from kitlib.schema import TABLES
+from kitlib.domain.schema import TABLES
+from kitlib.query.catalog import default_query_dir
 
 QUERY_FILES = sorted(default_query_dir().glob("*.kql"))
 SCHEMA = {name: schema.column_names for name, schema in TABLES.items()}

@@ -11,7 +11,7 @@ import pytest
 
 from kitlib import notebook as kn
 from kitlib.errors import NotebookError
-from kitlib.export import PLOTLY_MIMETYPE, ReportHeader, export_html, external_references, plotly_js
+from kitlib.reporting.export import PLOTLY_MIMETYPE, ReportHeader, export_html, external_references, plotly_js
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 GENERATED = dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC)
@@ -138,7 +138,7 @@ def test_external_references_spots_every_kind_of_outside_url() -> None:
 def test_figure_labels_from_logs_are_entity_escaped_for_plotly() -> None:
     import pandas as pd
 
-    from kitlib import figures
+    from kitlib.render import figures
 
     frame = pd.DataFrame({"OperationNameValue": [HOSTILE, "microsoft.web/sites/write"], "Operations": [5, 3]})
     fig = figures.top_bar(frame, "OperationNameValue", "Operations", title=HOSTILE)
@@ -149,7 +149,7 @@ def test_figure_labels_from_logs_are_entity_escaped_for_plotly() -> None:
 def test_empty_inputs_draw_a_figure_that_says_so() -> None:
     import pandas as pd
 
-    from kitlib import figures
+    from kitlib.render import figures
 
     fig = figures.writes_by_day(pd.DataFrame(columns=["Day", "TokenHasMfa", "Operations"]))
     assert fig.layout.annotations[0].text == "No data in this window."

@@ -19,12 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kitlib.catalog import parse_query
+from kitlib.backends.local import LocalBackend
+from kitlib.domain.schema import TABLES
 from kitlib.errors import UnknownFormatError, UsageError
-from kitlib.importer import ImportReport, import_paths, part_files
-from kitlib.local import LocalBackend
-from kitlib.run import run_query
-from kitlib.schema import TABLES
+from kitlib.ingest.importer import ImportReport, import_paths, part_files
+from kitlib.query.catalog import parse_query
+from kitlib.query.run import run_query
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
 SHAPE_FOLDERS = ("portal-csv", "query-api", "diagnostic", "activity-rest", "graph")

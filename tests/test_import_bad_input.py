@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kitlib.backends.local import LocalBackend
 from kitlib.errors import (
     ColumnMismatchError,
     ImportConflictError,
@@ -18,8 +19,7 @@ from kitlib.errors import (
     UnknownFormatError,
     UnreadableInputError,
 )
-from kitlib.importer import import_paths, part_files
-from kitlib.local import LocalBackend
+from kitlib.ingest.importer import import_paths, part_files
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
 UNION_CSV = FIXTURES / "portal-csv" / "SigninLogs-union.csv"

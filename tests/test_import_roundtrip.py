@@ -18,10 +18,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from kitlib.analysis import analyze, write_exports
+from kitlib.analysis.impact import analyze, write_exports
+from kitlib.backends.local import LocalBackend
 from kitlib.demo import generate
-from kitlib.importer import ImportReport, import_paths, part_files
-from kitlib.local import LocalBackend
+from kitlib.ingest.importer import ImportReport, import_paths, part_files
 
 # One module fixture builds the tenant and its imports: keep the module on one xdist worker
 # (``pytest -n 2 --dist loadgroup``) so they are built once.

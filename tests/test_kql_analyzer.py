@@ -1,7 +1,7 @@
 """Every shipped query is valid KQL for Log Analytics, as judged by Microsoft's language service.
 
 The service (``@kusto/language-service-next``, run by tools/kql-check/check.js) binds each query
-against the schemas in kitlib.schema.TABLES. Without Node or the npm install these tests skip and
+against the schemas in kitlib.domain.schema.TABLES. Without Node or the npm install these tests skip and
 say why; under CI (``CI=true``) that is a failure instead, because CI must run the check.
 """
 
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from kitlib.catalog import default_query_dir
+from kitlib.domain.schema import TABLES
 from kitlib.errors import AnalyzerUnavailableError, UsageError
-from kitlib.kqlcheck import (
+from kitlib.query.catalog import default_query_dir
+from kitlib.query.kqlcheck import (
     INSTALL_COMMAND,
     PACKAGE,
-    TOOL_DIR,
     AnalyzerReport,
     FileResult,
     check_files,
@@ -32,10 +32,11 @@ from kitlib.kqlcheck import (
     running_under_ci,
     schema_document,
 )
-from kitlib.schema import TABLES
+from kitlib.resources import kql_check_dir
 
 REPO = Path(__file__).resolve().parent.parent
 QUERY_DIR = default_query_dir()
+TOOL_DIR = kql_check_dir()
 QUERY_FILES = sorted(QUERY_DIR.glob("*.kql"))
 
 HEADER = "// name: {name}\n// description: A query written by a test.\n// tables: {table}\n"

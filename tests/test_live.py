@@ -18,9 +18,8 @@ import pandas as pd
 import pytest
 from standin_kusto import StandinKusto, write_sample_workspace
 
-from kitlib.auth import PublicClientProvider, ServiceAuth, token_fingerprint
-from kitlib.catalog import Query, get_query, parse_query
-from kitlib.config import AuthSettings
+from kitlib.backends.kusto import KustoBackend, LiveOptions, result_frame, time_slices
+from kitlib.backends.local import LocalBackend
 from kitlib.errors import (
     AuthError,
     MissingTableError,
@@ -30,8 +29,9 @@ from kitlib.errors import (
     QueryTimeoutError,
     ThrottledError,
 )
-from kitlib.live import KustoBackend, LiveOptions, result_frame, time_slices
-from kitlib.local import LocalBackend
+from kitlib.query.catalog import Query, get_query, parse_query
+from kitlib.settings.auth import PublicClientProvider, ServiceAuth, token_fingerprint
+from kitlib.settings.config import AuthSettings
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 FAST = {"backoff_base": 0.01, "backoff_cap": 0.05}
@@ -256,7 +256,7 @@ def test_throttling_is_retried_with_backoff_then_succeeds(
     live = backend(standin, lambda: token, max_attempts=4)
     token = static_token(standin)
     query = get_query("arm_writes_mfa_daily")
-    with caplog.at_level(logging.WARNING, logger="kitlib.live"):
+    with caplog.at_level(logging.WARNING, logger="kitlib.backends.kusto"):
         result = live.run(query, WINDOW)
     pd.testing.assert_frame_equal(result.frame, local.run(query, WINDOW).frame)
     assert [r.status for r in standin.queries()] == [429, 429, 200]
@@ -534,7 +534,7 @@ def test_no_token_reaches_the_logs_even_at_debug(
             live.run(get_query("arm_writes_mfa_daily"), WINDOW)
     secrets = standin.issued_secrets
     assert len(secrets) >= 8  # several access, refresh and id tokens were issued
-    assert "msal" in caplog.text and "kitlib.live" in caplog.text  # DEBUG really was captured
+    assert "msal" in caplog.text and "kitlib.backends.kusto" in caplog.text  # DEBUG really was captured
     leaked = [s[:12] for s in secrets if s in caplog.text or s in str(err.value) or s in repr(provider)]
     assert leaked == []
 
@@ -598,8 +598,8 @@ def test_the_report_runs_unchanged_on_a_live_workspace_and_matches_the_local_run
     small_demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """``kitlib report --workspace NAME``: notebooks through papermill, kernel signs in from the cache."""
-    from kitlib.auth import login
-    from kitlib.report import render_report
+    from kitlib.reporting.batch import render_report
+    from kitlib.settings.auth import login
 
     demo_workspace = small_demo
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kitlib.catalog import Query, parse_query
+from kitlib.backends.local import LocalBackend
 from kitlib.errors import MissingTableError, QueryExecutionError, UnsupportedQueryError, WorkspaceError
-from kitlib.local import LocalBackend
+from kitlib.query.catalog import Query, parse_query
 
 WINDOW = {"start": "2026-11-01T00:00:00Z", "end": "2026-11-27T00:00:00Z"}
 

@@ -13,7 +13,7 @@ import pytest
 
 from kitlib import notebook as kn
 from kitlib.errors import UsageError
-from kitlib.privacy import KEY_ENV, is_pseudonym
+from kitlib.privacy.pseudonyms import KEY_ENV, is_pseudonym
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -359,7 +359,7 @@ def test_identity_table_shows_the_most_urgent_first_caps_the_rows_and_folds_long
 
 
 def test_identities_of_keeps_every_column_of_an_empty_analysis() -> None:
-    from kitlib.analysis import EXTRA_COLUMNS, IDENTITY_COLUMNS, TOOL_COLUMNS
+    from kitlib.analysis.impact import EXTRA_COLUMNS, IDENTITY_COLUMNS, TOOL_COLUMNS
 
     class Empty:
         identities = pd.DataFrame()
@@ -371,7 +371,7 @@ def test_identities_of_keeps_every_column_of_an_empty_analysis() -> None:
 
 
 def test_version_bands_sort_as_versions_and_the_trend_needs_two_runs() -> None:
-    from kitlib import figures
+    from kitlib.render import figures
 
     tools = pd.DataFrame(
         {
@@ -399,7 +399,7 @@ def test_version_bands_sort_as_versions_and_the_trend_needs_two_runs() -> None:
 
 
 def test_status_sentence_is_plain_words() -> None:
-    from kitlib.export import status_sentence
+    from kitlib.reporting.export import status_sentence
 
     assert status_sentence("ok", figures=8, seconds=11.2) == "ran in 11 s, 8 figures"
     failed = status_sentence("failed", error="KeyError: 'verdict'", notebook="readiness_overview")

@@ -19,12 +19,12 @@ import nbformat
 import pandas as pd
 import pytest
 
-from kitlib.analysis import analyze
-from kitlib.export import PLOTLY_MIMETYPE, external_references, plotly_js
-from kitlib.local import LocalBackend
+from kitlib.analysis.impact import analyze
+from kitlib.backends.local import LocalBackend
 from kitlib.notebook import read_glued
-from kitlib.privacy import KEY_ENV, Pseudonymizer
-from kitlib.report import SHARED_PARAMETERS, ReportRun, available_notebooks, notebook_parameters, render_report
+from kitlib.privacy.pseudonyms import KEY_ENV, Pseudonymizer
+from kitlib.reporting.batch import SHARED_PARAMETERS, ReportRun, available_notebooks, notebook_parameters, render_report
+from kitlib.reporting.export import PLOTLY_MIMETYPE, external_references, plotly_js
 
 # Kernel runs are shared through module fixtures: keep each module on one xdist worker
 # (`pytest -n 2 --dist loadgroup`), or every worker would repeat the batch runs.
@@ -207,7 +207,7 @@ def assert_same_name_same_number(run: ReportRun) -> dict[str, Any]:
     seen: dict[str, dict[str, Any]] = {}
     for page, values in pages.items():
         for key, value in values.items():
-            if key != "kitlib.run":
+            if key != "kitlib.query.run":
                 seen.setdefault(key, {})[page] = value
     shared = {k: v for k, v in seen.items() if len(v) > 1}
     for key, by_page in shared.items():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from kitlib.errors import LeakError, UsageError
-from kitlib.privacy import (
+from kitlib.privacy.pseudonyms import (
     KEY_ENV,
     KEY_ORIGIN_ENV,
     LEDGER_ENV,

@@ -16,9 +16,8 @@ import pandas as pd
 import pytest
 
 from kitlib.errors import UsageError
-from kitlib.export import external_references, plotly_js
-from kitlib.privacy import KEY_ENV
-from kitlib.report import (
+from kitlib.privacy.pseudonyms import KEY_ENV
+from kitlib.reporting.batch import (
     SHARED_PARAMETERS,
     ReportRun,
     changes,
@@ -31,6 +30,7 @@ from kitlib.report import (
     snapshot,
     write_snapshot,
 )
+from kitlib.reporting.export import external_references, plotly_js
 
 # Kernel runs are shared through module fixtures: keep each module on one xdist worker
 # (`pytest -n 2 --dist loadgroup`), or every worker would repeat the batch runs.
@@ -244,7 +244,7 @@ def test_a_leaking_notebook_is_refused_and_nothing_is_published(workspace: Path,
         tmp_path / "leaky.ipynb",
         SETUP,
         'ctx.query("arm_writes_mfa_daily")',  # pseudonymised: the runner learns the originals
-        "from kitlib.run import run_query\n"
+        "from kitlib.query.run import run_query\n"
         'run_query(ctx.backend, "arm_writes_mfa_daily", now=ctx.now, lookback=ctx.lookback).frame',
     )
     out = tmp_path / "out"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from test_analysis import ReversedSets
 
-from kitlib.analysis import Analysis, analyze, write_exports
-from kitlib.local import LocalBackend
+from kitlib.analysis.impact import Analysis, analyze, write_exports
+from kitlib.backends.local import LocalBackend
 
 
 @pytest.fixture(scope="module")

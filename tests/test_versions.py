@@ -1,4 +1,4 @@
-"""Version ordering, library-string parsing and the MSAL -> tool band mapping (kitlib.versions)."""
+"""Version ordering, library-string parsing and the MSAL -> tool band mapping (kitlib.domain.versions)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import csv
 
 import pytest
 
-from kitlib.errors import KitError, VersionError
-from kitlib.versions import (
+from kitlib.domain.versions import (
     AZURE_CLI,
     AZURE_POWERSHELL,
-    DATA_DIR,
     az_to_az_accounts,
     cli_releases,
     library_for_tool,
@@ -19,6 +17,8 @@ from kitlib.versions import (
     sort_versions,
     tool_band_for_library,
 )
+from kitlib.errors import KitError, VersionError
+from kitlib.resources import data_file
 
 
 def test_versions_order_as_versions_not_strings() -> None:
@@ -204,7 +204,7 @@ def test_az_rollup_versions_map_to_az_accounts() -> None:
 
 def test_every_mapping_row_names_its_source() -> None:
     for name in ("azure_cli_msal.csv", "az_accounts_msal.csv"):
-        with (DATA_DIR / name).open(encoding="utf-8") as fh:
+        with data_file(name).open(encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         assert rows
         assert all(r["source"].strip() for r in rows), name

@@ -35,7 +35,7 @@ from typing import IO, Any, cast
 import ijson  # type: ignore[import-untyped]
 
 from kitlib.errors import InputEncodingError, InputNotFoundError, UnknownFormatError, UnreadableInputError
-from kitlib.import_formats import known_shapes
+from kitlib.ingest.formats import known_shapes
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,12 @@ import csv
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
 from kitlib.errors import VersionError
-
-DATA_DIR = Path(__file__).resolve().parent / "data"
+from kitlib.resources import data_file
 
 AZURE_CLI = "azure-cli"
 AZURE_POWERSHELL = "azure-powershell"
@@ -168,7 +166,7 @@ class _Release:
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
-    with (DATA_DIR / name).open(encoding="utf-8", newline="") as fh:
+    with data_file(name).open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
 
 

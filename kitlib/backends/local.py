@@ -20,16 +20,16 @@ from typing import Any
 import duckdb
 import duckdb_kql
 
-from kitlib.backends import QueryResult
-from kitlib.catalog import Query
+from kitlib.backends.base import QueryResult
+from kitlib.backends.frames import normalize
+from kitlib.domain.schema import DUCKDB_TYPES, TABLES, TableSchema
 from kitlib.errors import (
     MissingTableError,
     QueryExecutionError,
     UnsupportedQueryError,
     WorkspaceError,
 )
-from kitlib.frames import normalize
-from kitlib.schema import DUCKDB_TYPES, TABLES, TableSchema
+from kitlib.query.catalog import Query
 
 log = logging.getLogger(__name__)
 

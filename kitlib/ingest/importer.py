@@ -1,8 +1,8 @@
 """Import exported sign-in and activity logs into a local workspace folder.
 
 ``import_paths`` reads every file it is given (folders are walked, zips opened, gzip/bz2/xz
-decompressed), recognises its shape (:mod:`kitlib.import_formats`), maps each record to its Log
-Analytics table and columns, types it by the schema registry (:mod:`kitlib.import_values`) and
+decompressed), recognises its shape (:mod:`kitlib.ingest.formats`), maps each record to its Log
+Analytics table and columns, types it by the schema registry (:mod:`kitlib.ingest.values`) and
 writes Parquet part files the local backend reads like any other workspace::
 
     <workspace>/SigninLogs/import-<hash16>-00000.parquet
@@ -19,7 +19,7 @@ Guarantees:
 - **Idempotent.** Part names derive from the SHA-256 of the decompressed content, so importing
   the same logs again (renamed or recompressed) replaces the earlier parts; identical content
   with identical options is recognised from the manifest and left alone. Overlapping exports are
-  de-duplicated row by row (:mod:`kitlib.import_dedupe`).
+  de-duplicated row by row (:mod:`kitlib.ingest.dedupe`).
 - **One file, one transaction.** Parts are staged and moved into place only when the whole file
   was read; a file that fails leaves the workspace as it was.
 """
@@ -42,6 +42,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from kitlib.backends.local import FORMATS
+from kitlib.domain.schema import TABLES
 from kitlib.errors import (
     ColumnMismatchError,
     ImportConflictError,
@@ -50,8 +52,8 @@ from kitlib.errors import (
     UnknownFormatError,
     UsageError,
 )
-from kitlib.import_dedupe import PART_NAME, KeyIndex, RowHasher
-from kitlib.import_formats import (
+from kitlib.ingest.dedupe import PART_NAME, KeyIndex, RowHasher
+from kitlib.ingest.formats import (
     SHAPES,
     FileNotes,
     LaRows,
@@ -66,10 +68,8 @@ from kitlib.import_formats import (
     table_from_columns,
     table_from_path,
 )
-from kitlib.import_sources import InputUnit, RawRecord, SourceReader, content_hash, expand_paths
-from kitlib.import_values import ValueProblem, arrow_schema, converter, empty_value, to_datetime
-from kitlib.local import FORMATS
-from kitlib.schema import TABLES
+from kitlib.ingest.sources import InputUnit, RawRecord, SourceReader, content_hash, expand_paths
+from kitlib.ingest.values import ValueProblem, arrow_schema, converter, empty_value, to_datetime
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Live backends: a Log Analytics workspace through its ADX proxy, or an Azure Data Explorer database.
 
 Both speak the Kusto REST protocol, so one class serves both, driven by ``azure-kusto-data``
-with a token callback from :mod:`kitlib.auth`. What it adds to the client:
+with a token callback from :mod:`kitlib.settings.auth`. What it adds to the client:
 
 - **Completeness.** Every request sets ``deferpartialqueryfailures``, so a truncated or
   partially failed result comes back with its rows instead of an exception; ``errors_count``
@@ -39,10 +39,9 @@ from typing import Any
 
 import pandas as pd
 
-from kitlib.backends import QueryResult
-from kitlib.binding import kql_literal
-from kitlib.catalog import Query
-from kitlib.config import DEFAULT_SERVER_TIMEOUT, WorkspaceConfig, load_config
+from kitlib.backends.base import QueryResult
+from kitlib.backends.frames import normalize
+from kitlib.domain.schema import TABLES
 from kitlib.errors import (
     AuthError,
     KitError,
@@ -53,8 +52,9 @@ from kitlib.errors import (
     QueryTimeoutError,
     ThrottledError,
 )
-from kitlib.frames import normalize
-from kitlib.schema import TABLES
+from kitlib.query.binding import kql_literal
+from kitlib.query.catalog import Query
+from kitlib.settings.config import DEFAULT_SERVER_TIMEOUT, WorkspaceConfig, load_config
 
 log = logging.getLogger(__name__)
 
@@ -553,7 +553,7 @@ def backend_for(
 ) -> Any:
     """The backend a configured workspace describes (a local folder or a live service)."""
     if ws.kind == "local":
-        from kitlib.local import LocalBackend
+        from kitlib.backends.local import LocalBackend
 
         assert ws.path is not None
         return LocalBackend(ws.path, now=now)
@@ -563,7 +563,7 @@ def backend_for(
         rules = [MatchRule(h, exact=True) for h in ws.trusted_hosts]
         well_known_kusto_endpoints.add_trusted_hosts(rules, replace=False)
     if token_provider is None:
-        from kitlib.auth import build_provider
+        from kitlib.settings.auth import build_provider
 
         token_provider = build_provider(ws.auth, ws.url, ws.name)
     what = "Log Analytics workspace" if ws.kind == "log_analytics" else "Azure Data Explorer database"

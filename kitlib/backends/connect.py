@@ -10,7 +10,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from kitlib.backends import Backend
+from kitlib.backends.base import Backend
 from kitlib.errors import ConfigError, WorkspaceError
 
 #: Environment variable naming the default workspace (``make lab`` points it at the demo tenant).
@@ -34,12 +34,12 @@ def connect(
     text = resolve_workspace(spec)
     path = Path(text).expanduser()
     if path.is_dir():
-        from kitlib.local import LocalBackend
+        from kitlib.backends.local import LocalBackend
 
         return LocalBackend(path, now=now)
     if os.sep in text or text.startswith("."):
         raise WorkspaceError(f"workspace folder {path} does not exist")
-    from kitlib.live import open_named
+    from kitlib.backends.kusto import open_named
 
     try:
         backend: Backend = open_named(text, now=now, config_path=config_path)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from kitlib.schema import TableSchema
+from kitlib.domain.schema import TableSchema
 
 UTC = dt.UTC
 

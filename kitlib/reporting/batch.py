@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from kitlib.errors import KitError, NotebookError, UsageError
 from kitlib.notebook import RUN_GLUE, esc, format_timespan, read_glued
+from kitlib.resources import notebooks_dir
 
 if TYPE_CHECKING:  # nbformat imports jsonschema (slow); the notebooks import this module for history
     import nbformat
@@ -45,7 +46,6 @@ KERNEL_NAME = "kitlib"
 SHARED_PARAMETERS = ("workspace", "now", "lookback", "breakglass", "pseudonymize")
 #: Reading order in index.html; other notebooks follow alphabetically.
 ORDER = ("readiness_overview", "identities_at_risk", "automation_accounts", "tools_and_versions", "identity_drilldown")
-NOTEBOOKS_ENV = "KITLIB_NOTEBOOKS"
 #: Glued values that are not summary numbers (they go to the header, not the manifest summary).
 _NOT_SUMMARY = {RUN_GLUE}
 
@@ -219,12 +219,6 @@ def _remediated(record: Mapping[str, Any]) -> bool:
 
 
 # -- notebooks ------------------------------------------------------------------------------
-
-
-def notebooks_dir() -> Path:
-    """``$KITLIB_NOTEBOOKS`` if set, else the ``notebooks/`` folder beside the package."""
-    override = os.environ.get(NOTEBOOKS_ENV)
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def resolve_notebook(name: Path | str) -> Path:
@@ -414,7 +408,7 @@ def _execute_one(
         return run
     run.executed = relative
     try:
-        from kitlib.export import export_html
+        from kitlib.reporting.export import export_html
 
         result = export_html(nb, staging / f"{run.name}.html", generated_at=generated_at, notes=notes)
     except (KitError, Exception) as exc:  # an export failure fails this notebook, not the batch
@@ -482,8 +476,8 @@ def render_report(
     small snapshot per run for the trend; it holds original identities, so it must lie outside
     ``out`` too. ``keep_history=False`` neither reads nor writes it.
     """
-    from kitlib.connect import resolve_workspace
-    from kitlib.privacy import (
+    from kitlib.backends.connect import resolve_workspace
+    from kitlib.privacy.pseudonyms import (
         KEY_ENV,
         KEY_ORIGIN_ENV,
         LEDGER_ENV,
@@ -606,7 +600,7 @@ def render_report(
         _write_manifest(report, staging)
         _write_index(report, staging, generated_at)
         if pseudonymizer is not None:
-            from kitlib.export import plotly_js
+            from kitlib.reporting.export import plotly_js
 
             hits = check_folder(staging, originals, ignore=(plotly_js(),))
             if hits:
@@ -668,7 +662,7 @@ def _run_notebooks(
                 kernel_env = dict(env)
                 removals = list(drop)
                 if ledger_dir is not None:
-                    from kitlib.privacy import LEDGER_ENV
+                    from kitlib.privacy.pseudonyms import LEDGER_ENV
 
                     kernel_env[LEDGER_ENV] = str(ledger_dir / f"{run.name}.json")
                     removals.remove(LEDGER_ENV)
@@ -710,12 +704,12 @@ def _analyze_once(
     import pickle
 
     try:
-        from kitlib.analysis import analyze
+        from kitlib.analysis.impact import analyze
     except ImportError:
         return None, [
             "the analysis module is not available in this build: identities.csv and tools.csv were not written"
         ]
-    from kitlib.connect import connect
+    from kitlib.backends.connect import connect
     from kitlib.notebook import ANALYSIS_CACHE_ENV, analysis_key, parse_lookback, parse_now
 
     backend = connect(spec, now=now)
@@ -748,8 +742,8 @@ def _write_exports(
     pseudonymizer: Any,
 ) -> list[str]:
     """identities.csv / tools.csv from the analysis, pseudonymised with the run's key."""
-    from kitlib.analysis import write_exports
-    from kitlib.connect import connect
+    from kitlib.analysis.impact import write_exports
+    from kitlib.backends.connect import connect
     from kitlib.notebook import NotebookContext
 
     ctx = NotebookContext(
@@ -791,7 +785,7 @@ def _write_manifest(report: ReportRun, folder: Path) -> None:
 def _write_index(report: ReportRun, folder: Path, generated_at: dt.datetime) -> None:
     """An offline page linking the reports and stating what failed (all text escaped)."""
     from kitlib import __version__
-    from kitlib.export import status_sentence
+    from kitlib.reporting.export import status_sentence
 
     params = report.parameters
     rows = []

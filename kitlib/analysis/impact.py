@@ -43,12 +43,12 @@ from typing import Any
 
 import pandas as pd
 
-from kitlib.automation import Features, score
-from kitlib.backends import Backend, window
-from kitlib.catalog import get_query
+from kitlib.backends.base import Backend, window
+from kitlib.domain.automation import Features, score
+from kitlib.domain.remediation import Situation, remediation
+from kitlib.domain.versions import AZURE_CLI, AZURE_POWERSHELL, ToolBand, tool_band_for_library
 from kitlib.errors import KitError, UsageError
-from kitlib.remediation import Situation, remediation
-from kitlib.versions import AZURE_CLI, AZURE_POWERSHELL, ToolBand, tool_band_for_library
+from kitlib.query.catalog import get_query
 
 log = logging.getLogger(__name__)
 
@@ -1016,7 +1016,7 @@ def run_analyze(
     breakglass: list[str] | None = None,
 ) -> Analysis:
     """What ``kitlib analyze`` does: analyse a local workspace folder and write the two CSVs."""
-    from kitlib.local import LocalBackend
+    from kitlib.backends.local import LocalBackend
 
     backend = LocalBackend(Path(workspace), now=now)
     try:

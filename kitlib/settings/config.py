@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from kitlib.binding import BindError, parse_timespan
 from kitlib.errors import ConfigError
+from kitlib.query.binding import BindError, parse_timespan
 
 CONFIG_ENV = "KITLIB_CONFIG"
 CONFIG_FILE = "kitlib.toml"
@@ -448,7 +448,7 @@ def check_config(
     """
     env = os.environ if environ is None else environ
     config = load_config(path, environ=env, cwd=cwd)
-    from kitlib.auth import describe_cache
+    from kitlib.settings.auth import describe_cache
 
     lines = [f"config file: {config.path} (found by {config.found_by})", ""]
     problems: list[str] = []

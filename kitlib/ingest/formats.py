@@ -2,7 +2,7 @@
 
 One record of any shape becomes a :class:`Routed` record: the Log Analytics table it belongs
 to (or why none) and its values under Log Analytics column names. Types are not decided here
-(see :mod:`kitlib.import_values`); names, nesting and vocabularies are.
+(see :mod:`kitlib.ingest.values`); names, nesting and vocabularies are.
 
 Shapes (``--format`` names):
 
@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, ClassVar
 
-from kitlib.import_values import json_text, parse_json_value
-from kitlib.schema import TABLES
+from kitlib.domain.schema import TABLES
+from kitlib.ingest.values import json_text, parse_json_value
 
 SIGNIN_TABLES = ("SigninLogs", "AADNonInteractiveUserSignInLogs")
 WORKLOAD_TABLES = ("AADServicePrincipalSignInLogs", "AADManagedIdentitySignInLogs")

@@ -1,6 +1,6 @@
 """What every backend offers: run a catalog query with parameters, get a normalised frame back.
 
-The local engine (:mod:`kitlib.local`) and the live services share this interface, so the
+The local engine (:mod:`kitlib.backends.local`) and the live services share this interface, so the
 analysis and the notebooks never know which one answered.
 """
 
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from kitlib.catalog import Query
+from kitlib.query.catalog import Query
 
 
 @dataclass

@@ -504,7 +504,7 @@ def ip_spread(
 
 def band_order(band: Any) -> tuple[int, Any, int]:
     """Sort key of a version band: by version (``<=2.29.2`` first, ``>=2.91.0`` last), unknown at the end."""
-    from kitlib.versions import is_version, parse_version
+    from kitlib.domain.versions import is_version, parse_version
 
     text = str(band).strip()
     edge = 0

@@ -29,7 +29,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from kitlib.schema import TABLES
+from kitlib.domain.schema import TABLES
 
 log = logging.getLogger(__name__)
 

@@ -5,14 +5,14 @@ access on a string column that the service rejects, and refuses constructs the s
 passing local tests does not prove a query runs in a customer's workspace. This module asks
 ``@kusto/language-service-next`` (the JavaScript build of Kusto.Language, pinned in
 ``tools/kql-check/package-lock.json``) to parse and bind every query against the table schemas
-generated from :data:`kitlib.schema.TABLES`, so the registry stays the single source of truth.
+generated from :data:`kitlib.domain.schema.TABLES`, so the registry stays the single source of truth.
 
 Severity policy: a diagnostic with severity ``Error`` (syntax errors, unknown names, type
 errors: the service would refuse the query) fails the check. ``Warning``, ``Suggestion`` and
 ``Information`` diagnostics come from the service's best-practice analyzers (e.g. KS508 "join
 without kind", KS500 "prefer has over contains"); they are reported but do not fail.
 
-Run ``python -m kitlib.kqlcheck [FILE.kql ...]`` (default: every query in the catalog folder);
+Run ``python -m kitlib.query.kqlcheck [FILE.kql ...]`` (default: every query in the catalog folder);
 exit status 0 clean, 1 an Error diagnostic, 2 bad input or the analyzer failed. Without Node or the
 npm install it says so and exits 0 (skipped), except under CI (``CI=true``) where it exits 2.
 """
@@ -34,15 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kitlib.catalog import default_query_dir
+from kitlib.domain.schema import TABLES, TableSchema
 from kitlib.errors import AnalyzerError, AnalyzerUnavailableError, UsageError
-from kitlib.schema import TABLES, TableSchema
+from kitlib.query.catalog import default_query_dir
+from kitlib.resources import kql_check_dir
 
 log = logging.getLogger(__name__)
 
 PACKAGE = "@kusto/language-service-next"
 #: Where package.json, package-lock.json, check.js and (after ``npm ci``) node_modules live.
-TOOL_DIR = Path(__file__).resolve().parent.parent / "tools" / "kql-check"
 INSTALL_COMMAND = "npm ci --no-audit --no-fund"
 #: The database the queries run in. Log Analytics queries name tables unqualified, so any name works.
 DATABASE = "LogAnalytics"
@@ -155,8 +155,9 @@ def write_schema(path: Path, tables: Mapping[str, TableSchema] = TABLES, databas
     return path
 
 
-def pinned_version(tool_dir: Path = TOOL_DIR) -> str:
+def pinned_version(tool_dir: Path | None = None) -> str:
     """The exact language-service version ``tools/kql-check/package.json`` pins."""
+    tool_dir = tool_dir or kql_check_dir()
     manifest = tool_dir / "package.json"
     try:
         spec = json.loads(manifest.read_text(encoding="utf-8"))["dependencies"][PACKAGE]
@@ -167,8 +168,9 @@ def pinned_version(tool_dir: Path = TOOL_DIR) -> str:
     return spec
 
 
-def ensure_available(tool_dir: Path = TOOL_DIR, node: str | None = None) -> str:
+def ensure_available(tool_dir: Path | None = None, node: str | None = None) -> str:
     """The node executable to use, or AnalyzerUnavailableError saying what is missing and the fix."""
+    tool_dir = tool_dir or kql_check_dir()
     executable = node or shutil.which("node")
     if not executable or not Path(executable).is_file():
         wanted = f"node executable {node!r} does not exist" if node else "node is not on PATH"
@@ -197,11 +199,12 @@ def check_files(
     paths: Sequence[Path],
     *,
     tables: Mapping[str, TableSchema] = TABLES,
-    tool_dir: Path = TOOL_DIR,
+    tool_dir: Path | None = None,
     node: str | None = None,
     timeout: float = 300.0,
 ) -> AnalyzerReport:
     """Parse and analyze ``paths`` in one language-service process (start-up dominates the cost)."""
+    tool_dir = tool_dir or kql_check_dir()
     executable = ensure_available(tool_dir, node)
     paths = [Path(p) for p in paths]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -278,8 +281,8 @@ def _display(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m kitlib.kqlcheck``: print diagnostics; exit 0 clean (or skipped off CI), 1 errors, 2 failure."""
-    parser = argparse.ArgumentParser(prog="python -m kitlib.kqlcheck", description=__doc__.splitlines()[0])
+    """``python -m kitlib.query.kqlcheck``: print diagnostics; exit 0 clean (or skipped off CI), 1 errors, 2 failure."""
+    parser = argparse.ArgumentParser(prog="python -m kitlib.query.kqlcheck", description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path, help="KQL files (default: every query in the catalog)")
     args = parser.parse_args(argv)
     try:

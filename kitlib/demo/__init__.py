@@ -3,7 +3,7 @@
 ``generate(out, users=..., days=..., seed=..., now=...)`` writes one Parquet file per table
 (``SigninLogs``, ``AADNonInteractiveUserSignInLogs``, ``AADServicePrincipalSignInLogs``,
 ``AADManagedIdentitySignInLogs``, ``AzureActivity``) with exactly the columns of
-:data:`kitlib.schema.TABLES`, plus ``ground_truth.json`` that says, per user identity, what the
+:data:`kitlib.domain.schema.TABLES`, plus ``ground_truth.json`` that says, per user identity, what the
 analysis should conclude. Same arguments, same bytes: every random choice comes from one seeded
 ``numpy`` generator, consumed in a fixed order.
 
@@ -99,9 +99,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from kitlib import versions
+from kitlib.domain import versions
+from kitlib.domain.schema import TABLES
 from kitlib.errors import UsageError
-from kitlib.schema import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -323,12 +323,12 @@ def _vkey(text: str) -> tuple[int, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Tool version -> library string (the one place that talks to kitlib.versions)
+# Tool version -> library string (the one place that talks to kitlib.domain.versions)
 # ---------------------------------------------------------------------------------------------
 def auth_library(tool: str, version: str, *, sku: str = "MSAL.NetCore") -> str:
     """The ``Azure AD App Authentication Library`` value a tool release sends.
 
-    Asks :func:`kitlib.versions.library_for_tool`; where the mapping has no exact answer, the
+    Asks :func:`kitlib.domain.versions.library_for_tool`; where the mapping has no exact answer, the
     demo's stand-in comes from :func:`fallback_auth_library` (the only invented library values
     in the demo).
     """

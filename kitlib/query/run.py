@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kitlib.backends import Backend, QueryResult
-from kitlib.catalog import get_query
+from kitlib.backends.base import Backend, QueryResult
+from kitlib.query.catalog import get_query
 
 
 def run_query(

@@ -33,11 +33,12 @@ from traitlets.config import Config
 
 from kitlib.errors import NotebookError
 from kitlib.notebook import GLUE_PREFIX, LIVE_ONLY, RUN_GLUE, esc, read_glued
+from kitlib.resources import templates_dir
 
 log = logging.getLogger(__name__)
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = templates_dir()
 _STATIC = TEMPLATES / "offline" / "static"
 #: Cell tags whose cell, input or output never reaches the report (Jupyter Book's names).
 REMOVE_CELL_TAGS = ("remove-cell", "parameters", "injected-parameters")
@@ -71,7 +72,7 @@ class ReportHeader:
     def from_run(
         cls, title: str, run: Mapping[str, Any] | None, *, generated_at: dt.datetime, notes: Iterable[str] = ()
     ) -> ReportHeader:
-        """Build from the notebook's glued ``kitlib.run`` record (absent: say it is unknown)."""
+        """Build from the notebook's glued ``kitlib.query.run`` record (absent: say it is unknown)."""
         from kitlib import __version__
 
         run = run or {}
@@ -89,7 +90,7 @@ class ReportHeader:
             notes=[],
         )
         if not run:
-            header.warnings.append("the notebook did not record what it analysed (no kitlib.run record)")
+            header.warnings.append("the notebook did not record what it analysed (no kitlib.query.run record)")
         if run.get("pseudonymized"):
             header.notes.append(f"User identities are pseudonymised ({run.get('pseudonym_key') or 'keyed HMAC'}).")
         header.notes.extend(notes)

@@ -15,7 +15,6 @@ names and types can be checked before anything runs.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,9 +22,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from kitlib.binding import KQL_TYPES, BindError, coerce, kql_literal
+from kitlib.domain.schema import TABLES
 from kitlib.errors import ParameterError, QueryDefinitionError, UnknownQueryError
-from kitlib.schema import TABLES
+from kitlib.query.binding import KQL_TYPES, BindError, coerce, kql_literal
+from kitlib.resources import queries_dir
 
 REQUIRED_HEADER_KEYS = ("name", "description", "tables")
 KNOWN_HEADER_KEYS = frozenset({"name", "description", "tables", "optional_tables", "pii", "split"})
@@ -257,9 +257,8 @@ def parse_query(path: Path, text: str | None = None) -> Query:
 
 
 def default_query_dir() -> Path:
-    """``$KITLIB_QUERIES`` if set, else the ``queries/`` folder beside the ``kitlib`` package."""
-    override = os.environ.get("KITLIB_QUERIES")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "queries"
+    """``$KITLIB_QUERIES`` if set, else the kit's own catalog (see :mod:`kitlib.resources`)."""
+    return queries_dir()
 
 
 @lru_cache(maxsize=8)

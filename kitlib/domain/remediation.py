@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kitlib.versions import CLAIMS_THRESHOLD
+from kitlib.domain.versions import CLAIMS_THRESHOLD
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kitlib.config import PROMPTING_MODES, AuthSettings, WorkspaceConfig, load_config
 from kitlib.errors import AuthError, ConfigError
+from kitlib.settings.config import PROMPTING_MODES, AuthSettings, WorkspaceConfig, load_config
 
 log = logging.getLogger(__name__)
 
