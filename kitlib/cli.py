@@ -7,17 +7,26 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import pandas as pd
 
-from kitlib import __version__
-from kitlib.errors import KitError
-from kitlib.query.binding import BindError, parse_datetime, parse_timespan
+from kitlib import __version__, timeparse
+from kitlib.analysis.impact import run_analyze
+from kitlib.backends.local import LocalBackend
+from kitlib.demo import generate
+from kitlib.doctor import doctor
+from kitlib.errors import KitError, WindowError
+from kitlib.ingest.importer import import_paths
+from kitlib.query.catalog import get_query, load_catalog
+from kitlib.query.run import run_query
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("kitlib")
@@ -39,22 +48,18 @@ def handle_errors(func: F) -> F:
 
 def parse_now(value: str | None) -> dt.datetime:
     """``--now``: an ISO instant (UTC if no zone), or the current time when omitted."""
-    if not value:
-        return dt.datetime.now(dt.UTC)
     try:
-        return parse_datetime(value)
-    except BindError as exc:
-        raise click.BadParameter(str(exc), param_hint="--now") from None
+        return timeparse.parse_now(value)
+    except WindowError as exc:
+        raise click.BadParameter(exc.reason, param_hint="--now") from None
 
 
 def parse_lookback(value: str) -> dt.timedelta:
+    """``--lookback``: the window's length (30d, 12h, 90m)."""
     try:
-        span = parse_timespan(value)
-    except BindError as exc:
-        raise click.BadParameter(str(exc), param_hint="--lookback") from None
-    if span <= dt.timedelta(0):
-        raise click.BadParameter("must be positive", param_hint="--lookback")
-    return span
+        return timeparse.parse_lookback(value)
+    except WindowError as exc:
+        raise click.BadParameter(exc.reason, param_hint="--lookback") from None
 
 
 now_option = click.option("--now", "now_text", metavar="ISO", help="Pretend it is this instant (UTC); default: now.")
@@ -109,16 +114,12 @@ def query_command(
     out: Path | None,
 ) -> None:
     """Run catalog query NAME on a workspace folder and print or write the result."""
-    from kitlib.backends.local import LocalBackend
-    from kitlib.query.run import run_query
 
     backend = LocalBackend(workspace, now=parse_now(now_text))
     result = run_query(backend, name, now=backend.now, lookback=parse_lookback(lookback), **dict(params))
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if out is None:
-        import pandas as pd
-
         with pd.option_context("display.max_rows", 60, "display.width", 200, "display.max_colwidth", 60):
             click.echo(result.frame.to_string(index=False) if len(result.frame) else "(no rows)")
         click.echo(f"{result.rows} rows in {result.elapsed_seconds:.2f}s", err=True)
@@ -137,7 +138,6 @@ def queries_command(name: str | None, params: tuple[tuple[str, str], ...]) -> No
     With -p values the declaration is replaced by typed `let` lines, ready to paste into the
     Log Analytics portal.
     """
-    from kitlib.query.catalog import get_query, load_catalog
 
     if name is None:
         catalog = load_catalog()
@@ -168,7 +168,7 @@ def queries_command(name: str | None, params: tuple[tuple[str, str], ...]) -> No
 @handle_errors
 def export_command(executed: Path, html_out: Path) -> None:
     """Export a notebook executed by papermill as one offline HTML file (code hidden, figures inline)."""
-    from kitlib.reporting.export import export_html
+    from kitlib.reporting.export import export_html  # deferred: nbconvert takes seconds to import
 
     result = export_html(executed, html_out)
     click.echo(f"wrote {result.path} ({result.bytes:,} bytes, {result.figures} figure(s))")
@@ -187,7 +187,6 @@ def export_command(executed: Path, html_out: Path) -> None:
 @handle_errors
 def demo_command(out: Path, users: int, days: int, seed: int, now_text: str | None) -> None:
     """Generate the deterministic demo tenant (five tables + ground_truth.json) into --out."""
-    from kitlib.demo import generate
 
     summary = generate(out, users=users, days=days, seed=seed, now=parse_now(now_text))
     rows = ", ".join(f"{table} {count:,}" for table, count in summary.rows.items())
@@ -215,7 +214,6 @@ def analyze_command(
     workspace: Path, out: Path, now_text: str | None, lookback: str, breakglass: tuple[str, ...]
 ) -> None:
     """Analyse a workspace folder and write identities.csv and tools.csv."""
-    from kitlib.analysis.impact import run_analyze
 
     analysis = run_analyze(workspace, out, parse_now(now_text), parse_lookback(lookback), list(breakglass))
     for warning in analysis.warnings:
@@ -285,9 +283,8 @@ def report_command(
     progress: bool,
 ) -> None:
     """Run the notebooks, publish offline HTML, index.html, manifest.json and the CSV exports."""
-    import os
 
-    from kitlib.reporting.batch import render_report
+    from kitlib.reporting.batch import render_report  # deferred: papermill and nbconvert take seconds to import
 
     if config_path is not None:
         # The notebook kernels find the config the same way the CLI does: through the environment.
@@ -323,7 +320,8 @@ def report_command(
 @handle_errors
 def params_command(notebook: str) -> None:
     """Show a notebook's parameters: name, type, default and help."""
-    from kitlib.reporting.batch import format_parameters, notebook_parameters, resolve_notebook
+    # deferred: papermill takes seconds to import
+    from kitlib.reporting.params import format_parameters, notebook_parameters, resolve_notebook
 
     click.echo(format_parameters(notebook_parameters(resolve_notebook(notebook))))
 
@@ -352,7 +350,6 @@ def import_command(
     progress: bool,
 ) -> None:
     """Import exported sign-in and activity logs (files, folders, .gz, .zip) into a workspace folder."""
-    from kitlib.ingest.importer import import_paths
 
     report = import_paths(
         list(paths), workspace, fmt=fmt, table=table, encoding=encoding, keep_going=keep_going, progress=progress
@@ -377,7 +374,7 @@ def config_group() -> None:
 @handle_errors
 def config_check_command(config_path: Path | None) -> None:
     """Print the resolved setup (never secrets); exit 2 when something needs fixing."""
-    from kitlib.settings.config import check_config
+    from kitlib.settings.check import check_config  # deferred: loads the live client (msal, azure)
 
     report = check_config(config_path)
     click.echo(report.text)
@@ -396,7 +393,7 @@ def auth_group() -> None:
 @handle_errors
 def auth_login_command(workspace: str | None, config_path: Path | None) -> None:
     """Sign in once so scheduled runs (papermill, kitlib report) never prompt."""
-    from kitlib.settings.auth import login
+    from kitlib.settings.auth import login  # deferred: loads the live client (msal, azure)
 
     click.echo(login(workspace, config_path, prompt=lambda message: click.echo(message, err=True)))
 
@@ -412,9 +409,6 @@ def doctor_command(
     workspace: str, config_path: Path | None, now_text: str | None, lookback: str, as_json: bool
 ) -> None:
     """Check that the workspace has the tables, column types and data the reports need."""
-    import json
-
-    from kitlib.doctor import doctor
 
     report = doctor(workspace, now=parse_now(now_text), lookback=parse_lookback(lookback), config_path=config_path)
     click.echo(json.dumps(report.to_dict(), indent=1) if as_json else report.text)

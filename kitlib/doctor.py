@@ -16,7 +16,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from kitlib.backends.base import Backend, window
+from kitlib.backends.connect import connect
 from kitlib.domain.schema import TABLES
 from kitlib.query.catalog import Query, load_catalog, parse_query
 
@@ -191,20 +194,8 @@ def doctor(
     config_path: str | Path | None = None,
 ) -> DoctorReport:
     """``kitlib doctor --workspace DIR|NAME``: open the workspace and diagnose it."""
-    if config_path is not None and not Path(workspace).expanduser().is_dir():
-        from kitlib.backends.kusto import open_named
-
-        backend = open_named(workspace, now, config_path=str(config_path))
-    else:
-        from kitlib.backends.connect import connect
-
-        backend = connect(workspace, now=now)
-    try:
+    with connect(workspace, now=now, config_path=config_path) as backend:
         return diagnose(backend, now=now, lookback=lookback)
-    finally:
-        close = getattr(backend, "close", None)
-        if callable(close):
-            close()
 
 
 # -- the checks ---------------------------------------------------------------------------------
@@ -254,8 +245,6 @@ def _coverage(
 
 
 def _when(value: Any) -> dt.datetime | None:
-    import pandas as pd
-
     if value is None or pd.isna(value):
         return None
     moment: dt.datetime = pd.Timestamp(value).to_pydatetime()

@@ -55,6 +55,15 @@ class ParameterError(UsageError):
         self.parameter = parameter
 
 
+class WindowError(UsageError):
+    """``now`` or ``lookback`` cannot be read as an analysis window."""
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        self.parameter = parameter
+        self.reason = reason
+        super().__init__(f"parameter {parameter}: {reason}")
+
+
 class WorkspaceError(UsageError):
     """A workspace folder is missing or unreadable."""
 

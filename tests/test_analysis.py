@@ -25,17 +25,12 @@ from test_queries import (
     write_workspace,
 )
 
-from kitlib.analysis.impact import (
-    IDENTITY_COLUMNS,
-    TOOL_COLUMNS,
-    Analysis,
-    analyze,
-    run_analyze,
-    tool_family,
-    write_exports,
-)
+from kitlib.analysis.exports import write_exports
+from kitlib.analysis.impact import analyze, run_analyze
+from kitlib.analysis.model import IDENTITY_COLUMNS, TOOL_COLUMNS, Analysis
 from kitlib.backends.base import QueryResult
 from kitlib.backends.local import LocalBackend
+from kitlib.domain.apps import tool_family
 from kitlib.domain.automation import BANDS, MIN_RUNS, ROPC_FLOOR, WEIGHTS, Features, band_for, cadence, score
 from kitlib.domain.remediation import Situation, remediation
 from kitlib.errors import UsageError

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from kitlib.errors import ConfigError
-from kitlib.settings.config import CONFIG_ENV, check_config, find_config, load_config
+from kitlib.settings.check import check_config
+from kitlib.settings.config import find_config, load_config
+from kitlib.settings.environment import CONFIG_ENV
 
 LA = """
 [defaults]

@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from kitlib.analysis.impact import analyze, write_exports
+from kitlib.analysis.exports import write_exports
+from kitlib.analysis.impact import analyze
 from kitlib.backends.local import LocalBackend
 from kitlib.demo import generate
 from kitlib.ingest.importer import ImportReport, import_paths, part_files

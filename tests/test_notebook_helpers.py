@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 from kitlib import notebook as kn
+from kitlib.analysis.cache import cached_analysis
 from kitlib.errors import UsageError
-from kitlib.privacy.pseudonyms import KEY_ENV, is_pseudonym
+from kitlib.privacy.pseudonyms import is_pseudonym
+from kitlib.settings.environment import ANALYSIS_CACHE_ENV, PSEUDONYM_KEY_ENV
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -133,7 +135,7 @@ def test_query_runs_over_the_window_and_breakglass_is_excluded(workspace: Path) 
 
 
 def test_pseudonymised_context_shows_no_original_identity(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, "a-long-enough-secret-key")
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, "a-long-enough-secret-key")
     ctx = kn.setup(str(workspace), now=NOW, breakglass=["bg-admin@contoso.com"], pseudonymize=True, live_glue=False)
     daily = ctx.exclude_breakglass(ctx.query("arm_writes_mfa_daily"), "Caller")
     assert len(daily) > 0 and all(is_pseudonym(c) for c in daily["Caller"])
@@ -250,7 +252,7 @@ def test_find_identity_defaults_to_the_top_writer_without_mfa_and_skips_breakgla
 def test_find_identity_maps_a_pseudonym_back_inside_the_kernel_only(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(KEY_ENV, "a-long-enough-secret-key")
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, "a-long-enough-secret-key")
     ctx = kn.setup(str(workspace), now=NOW, pseudonymize=True, live_glue=False)
     target = ctx.find_identity(ctx.who("alice@contoso.com"))
     assert target is not None and target.original == "alice@contoso.com"
@@ -267,12 +269,12 @@ def test_a_cached_analysis_is_used_only_for_the_same_parameters(
     sentinel = {"marker": "cached"}
     cache = tmp_path / "analysis.pickle"
     cache.write_bytes(pickle.dumps((ctx.analysis_key(), sentinel)))
-    monkeypatch.setenv(kn.ANALYSIS_CACHE_ENV, str(cache))
-    assert kn._cached_analysis(ctx.analysis_key()) == sentinel
+    monkeypatch.setenv(ANALYSIS_CACHE_ENV, str(cache))
+    assert cached_analysis(ctx.analysis_key()) == sentinel
     other = kn.setup(str(workspace), now=NOW, lookback="8d", live_glue=False)
-    assert kn._cached_analysis(other.analysis_key()) is None
+    assert cached_analysis(other.analysis_key()) is None
     cache.write_bytes(b"not a pickle")
-    assert kn._cached_analysis(ctx.analysis_key()) is None
+    assert cached_analysis(ctx.analysis_key()) is None
 
 
 # -- readable names and the identities table -------------------------------------------------
@@ -359,7 +361,7 @@ def test_identity_table_shows_the_most_urgent_first_caps_the_rows_and_folds_long
 
 
 def test_identities_of_keeps_every_column_of_an_empty_analysis() -> None:
-    from kitlib.analysis.impact import EXTRA_COLUMNS, IDENTITY_COLUMNS, TOOL_COLUMNS
+    from kitlib.analysis.model import EXTRA_COLUMNS, IDENTITY_COLUMNS, TOOL_COLUMNS
 
     class Empty:
         identities = pd.DataFrame()

@@ -21,10 +21,13 @@ import pytest
 
 from kitlib.analysis.impact import analyze
 from kitlib.backends.local import LocalBackend
-from kitlib.notebook import read_glued
-from kitlib.privacy.pseudonyms import KEY_ENV, Pseudonymizer
-from kitlib.reporting.batch import SHARED_PARAMETERS, ReportRun, available_notebooks, notebook_parameters, render_report
+from kitlib.privacy.pseudonyms import Pseudonymizer
+from kitlib.render.glue import read_glued
+from kitlib.reporting.batch import render_report
 from kitlib.reporting.export import PLOTLY_MIMETYPE, external_references, plotly_js
+from kitlib.reporting.outcome import ReportRun
+from kitlib.reporting.params import SHARED_PARAMETERS, available_notebooks, notebook_parameters
+from kitlib.settings.environment import PSEUDONYM_KEY_ENV
 
 # Kernel runs are shared through module fixtures: keep each module on one xdist worker
 # (`pytest -n 2 --dist loadgroup`), or every worker would repeat the batch runs.
@@ -77,7 +80,7 @@ def shared_run(
     chosen, glass = people[0]["identity"], robots[0]["identity"]
     base = tmp_path_factory.mktemp("shared")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(KEY_ENV, KEY)
+        mp.setenv(PSEUDONYM_KEY_ENV, KEY)
         run = render_report(
             str(demo_workspace),
             base / "report",
@@ -207,7 +210,7 @@ def assert_same_name_same_number(run: ReportRun) -> dict[str, Any]:
     seen: dict[str, dict[str, Any]] = {}
     for page, values in pages.items():
         for key, value in values.items():
-            if key != "kitlib.query.run":
+            if key != "kitlib.run":
                 seen.setdefault(key, {})[page] = value
     shared = {k: v for k, v in seen.items() if len(v) > 1}
     for key, by_page in shared.items():

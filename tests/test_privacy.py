@@ -9,20 +9,9 @@ import pandas as pd
 import pytest
 
 from kitlib.errors import LeakError, UsageError
-from kitlib.privacy.pseudonyms import (
-    KEY_ENV,
-    KEY_ORIGIN_ENV,
-    LEDGER_ENV,
-    Pseudonymizer,
-    check_folder,
-    find_leaks,
-    is_pseudonym,
-    leak_terms,
-    load_key,
-    raise_on_leaks,
-    read_ledger,
-    write_mapping,
-)
+from kitlib.privacy.leakcheck import check_folder, find_leaks, leak_terms, raise_on_leaks
+from kitlib.privacy.pseudonyms import Pseudonymizer, is_pseudonym, load_key, read_ledger, write_mapping
+from kitlib.settings.environment import PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_ORIGIN_ENV, PSEUDONYM_LEDGER_ENV
 
 KEY = b"k" * 32
 
@@ -50,16 +39,16 @@ def test_unknown_kind_and_short_keys_are_refused() -> None:
     with pytest.raises(UsageError):
         Pseudonymizer(b"short")
     with pytest.raises(UsageError):
-        load_key({KEY_ENV: "tooshort"})
+        load_key({PSEUDONYM_KEY_ENV: "tooshort"})
 
 
 def test_key_from_environment_is_stable_and_unset_key_is_one_off() -> None:
-    key, ephemeral = load_key({KEY_ENV: "a-long-enough-secret-key"})
+    key, ephemeral = load_key({PSEUDONYM_KEY_ENV: "a-long-enough-secret-key"})
     assert key == b"a-long-enough-secret-key" and not ephemeral
     first, one_off = load_key({})
     second, _ = load_key({})
     assert one_off and first != second
-    _, marked = load_key({KEY_ENV: "a-long-enough-secret-key", KEY_ORIGIN_ENV: "run"})
+    _, marked = load_key({PSEUDONYM_KEY_ENV: "a-long-enough-secret-key", PSEUDONYM_KEY_ORIGIN_ENV: "run"})
     assert marked
 
 
@@ -94,7 +83,7 @@ def test_resolve_finds_the_identity_behind_a_pseudonym() -> None:
 
 def test_ledger_records_what_the_kernel_saw(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.json"
-    p = Pseudonymizer.from_env({KEY_ENV: "a-long-enough-secret-key", LEDGER_ENV: str(ledger)})
+    p = Pseudonymizer.from_env({PSEUDONYM_KEY_ENV: "a-long-enough-secret-key", PSEUDONYM_LEDGER_ENV: str(ledger)})
     p.series(pd.Series(["Dave@Contoso.com", "10.1.1.1"]), "user")
     assert read_ledger(ledger) == {"dave@contoso.com": "user", "10.1.1.1": "user", "Dave@Contoso.com": "user"}
 

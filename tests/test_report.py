@@ -15,22 +15,13 @@ import nbformat
 import pandas as pd
 import pytest
 
+from kitlib.analysis.history import changes, history_frame, load_history, snapshot, write_snapshot
 from kitlib.errors import UsageError
-from kitlib.privacy.pseudonyms import KEY_ENV
-from kitlib.reporting.batch import (
-    SHARED_PARAMETERS,
-    ReportRun,
-    changes,
-    format_parameters,
-    history_frame,
-    load_history,
-    notebook_parameters,
-    render_report,
-    resolve_notebook,
-    snapshot,
-    write_snapshot,
-)
+from kitlib.reporting.batch import render_report
 from kitlib.reporting.export import external_references, plotly_js
+from kitlib.reporting.outcome import ReportRun
+from kitlib.reporting.params import SHARED_PARAMETERS, format_parameters, notebook_parameters, resolve_notebook
+from kitlib.settings.environment import PSEUDONYM_KEY_ENV
 
 # Kernel runs are shared through module fixtures: keep each module on one xdist worker
 # (`pytest -n 2 --dist loadgroup`), or every worker would repeat the batch runs.
@@ -215,7 +206,7 @@ def test_a_failed_notebook_publishes_no_html_and_the_run_exits_non_zero(workspac
 def test_pseudonymised_run_publishes_no_original_identity(
     workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.delenv(PSEUDONYM_KEY_ENV, raising=False)
     mapping = tmp_path / "private" / "map.csv"
     run = render_report(
         str(workspace),

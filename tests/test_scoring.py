@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from test_analysis import ReversedSets
 
-from kitlib.analysis.impact import Analysis, analyze, write_exports
+from kitlib.analysis.exports import write_exports
+from kitlib.analysis.impact import analyze
+from kitlib.analysis.model import Analysis
 from kitlib.backends.local import LocalBackend
 
 

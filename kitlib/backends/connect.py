@@ -1,4 +1,4 @@
-"""Open the backend a workspace spec names: a folder means the local engine, a name means config.
+"""The one router from a workspace spec to a backend: a folder means the local engine, a name means config.
 
 Notebooks and the CLI take one ``workspace`` string so that the same notebook runs on the demo
 tenant, an imported export, or a live Log Analytics / Azure Data Explorer workspace unchanged.
@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 from kitlib.backends.base import Backend
+from kitlib.backends.local import LocalBackend
 from kitlib.errors import ConfigError, WorkspaceError
-
-#: Environment variable naming the default workspace (``make lab`` points it at the demo tenant).
-WORKSPACE_ENV = "KITLIB_WORKSPACE"
+from kitlib.settings.config import load_config
+from kitlib.settings.environment import WORKSPACE_ENV
 
 
 def resolve_workspace(spec: str | os.PathLike[str] | None) -> str:
@@ -28,22 +28,36 @@ def resolve_workspace(spec: str | os.PathLike[str] | None) -> str:
 
 
 def connect(
-    spec: str | os.PathLike[str] | None = None, *, now: dt.datetime | None = None, config_path: str | None = None
+    spec: str | os.PathLike[str] | None = None,
+    *,
+    now: dt.datetime | None = None,
+    config_path: str | os.PathLike[str] | None = None,
 ) -> Backend:
-    """A backend for ``spec``: an existing folder opens the local engine; a name opens config."""
+    """A backend for ``spec``: an existing folder opens the local engine; a name opens its config entry."""
     text = resolve_workspace(spec)
     path = Path(text).expanduser()
     if path.is_dir():
-        from kitlib.backends.local import LocalBackend
-
         return LocalBackend(path, now=now)
     if os.sep in text or text.startswith("."):
         raise WorkspaceError(f"workspace folder {path} does not exist")
-    from kitlib.backends.kusto import open_named
-
     try:
-        backend: Backend = open_named(text, now=now, config_path=config_path)
+        ws = load_config(str(config_path) if config_path is not None else None).workspace(text)
     except ConfigError as exc:
         # A mistyped folder name lands here too: say both things it could have been.
         raise WorkspaceError(f"{text!r} is neither a workspace folder nor a configured workspace: {exc}") from None
-    return backend
+    if ws.kind == "local":
+        if ws.path is None:  # the config loader requires a path for local workspaces
+            raise WorkspaceError(f"configured workspace {text!r} names no folder")
+        return LocalBackend(ws.path, now=now)
+    # deferred: the live client (azure-kusto-data, msal) loads only when a live workspace is opened
+    from kitlib.backends.kusto import open_workspace
+
+    return open_workspace(ws, now=now)
+
+
+def workspace_label(spec: str) -> str:
+    """What the header calls the workspace: a folder's name (not its full path) or the config name."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return f"{path.resolve().name} (local folder)"
+    return spec

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import math
 import random
@@ -38,8 +39,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import requests
+from azure.kusto.data import ClientRequestProperties, KustoClient, KustoConnectionStringBuilder
+from azure.kusto.data._models import WellKnownDataSet
+from azure.kusto.data.exceptions import (
+    KustoAuthenticationError,
+    KustoMultiApiError,
+    KustoNetworkError,
+    KustoServiceError,
+    KustoThrottlingError,
+)
+from azure.kusto.data.helpers import parse_timedelta
+from azure.kusto.data.kusto_trusted_endpoints import MatchRule, well_known_kusto_endpoints
 
-from kitlib.backends.base import QueryResult
+from kitlib.backends.base import ClosingBackend, QueryResult
 from kitlib.backends.frames import normalize
 from kitlib.domain.schema import TABLES
 from kitlib.errors import (
@@ -54,7 +67,8 @@ from kitlib.errors import (
 )
 from kitlib.query.binding import kql_literal
 from kitlib.query.catalog import Query
-from kitlib.settings.config import DEFAULT_SERVER_TIMEOUT, WorkspaceConfig, load_config
+from kitlib.settings.auth import build_provider
+from kitlib.settings.config import DEFAULT_SERVER_TIMEOUT, WorkspaceConfig
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +115,7 @@ class _Outcome:
     warnings: list[str] = field(default_factory=list)
 
 
-class KustoBackend:
+class KustoBackend(ClosingBackend):
     """Runs catalog queries on a Log Analytics workspace (ADX proxy) or an ADX database."""
 
     def __init__(
@@ -115,8 +129,6 @@ class KustoBackend:
         now: dt.datetime | None = None,
         description: str | None = None,
     ) -> None:
-        from azure.kusto.data import KustoClient, KustoConnectionStringBuilder
-
         self.url = url.rstrip("/")
         self.database = database
         self.kind = kind
@@ -223,14 +235,6 @@ class KustoBackend:
 
     def _send(self, text: str, properties: Any, label: str, query: Query | None = None) -> Any:
         """POST one query, retrying what is worth retrying; every failure becomes a KitError."""
-        from azure.kusto.data.exceptions import (
-            KustoAuthenticationError,
-            KustoMultiApiError,
-            KustoNetworkError,
-            KustoServiceError,
-            KustoThrottlingError,
-        )
-
         name = query.name if query else label
         attempt = 0
         refreshed = False
@@ -363,8 +367,6 @@ def time_slices(start: dt.datetime, end: dt.datetime, step: dt.timedelta) -> Ite
 
 
 def _properties(backend: KustoBackend, name: str) -> Any:
-    from azure.kusto.data import ClientRequestProperties
-
     properties = ClientRequestProperties()
     properties.set_option(ClientRequestProperties.results_defer_partial_query_failures_option_name, True)
     properties.set_option(ClientRequestProperties.request_timeout_option_name, backend.options.server_timeout)
@@ -383,10 +385,6 @@ def _primary(response: Any) -> Any:
 
 def _partial_reason(response: Any) -> str:
     """The service's own words for why a result is incomplete (QueryCompletionInformation)."""
-    import json
-
-    from azure.kusto.data._models import WellKnownDataSet
-
     reasons = []
     for table in response.tables:
         if table.table_kind != WellKnownDataSet.QueryCompletionInformation:
@@ -452,8 +450,6 @@ def _retry_after(exc: Any) -> float | None:
 
 
 def _is_timeout(exc: BaseException) -> bool:
-    import requests
-
     cause = exc.__cause__
     while cause is not None:
         if isinstance(cause, requests.exceptions.Timeout):
@@ -522,8 +518,6 @@ def _convert(series: pd.Series, kusto_type: str) -> pd.Series:
     if kusto_type in ("bool", "boolean"):
         return series.astype("boolean" if has_nulls else "bool")
     if kusto_type in ("timespan", "time"):
-        from azure.kusto.data.helpers import parse_timedelta
-
         return series.map(lambda v: parse_timedelta(v) if v is not None else pd.NaT).astype("timedelta64[ns]")
     return series.astype(object)
 
@@ -545,39 +539,21 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return stitched
 
 
-# -- opening a configured workspace -------------------------------------------------------------
-
-
-def backend_for(
+def open_workspace(
     ws: WorkspaceConfig, now: dt.datetime | None = None, token_provider: Callable[[], str] | None = None
-) -> Any:
-    """The backend a configured workspace describes (a local folder or a live service)."""
-    if ws.kind == "local":
-        from kitlib.backends.local import LocalBackend
-
-        assert ws.path is not None
-        return LocalBackend(ws.path, now=now)
+) -> KustoBackend:
+    """The live backend a configured ``log_analytics`` or ``adx`` workspace describes."""
     if ws.trusted_hosts:
-        from azure.kusto.data.kusto_trusted_endpoints import MatchRule, well_known_kusto_endpoints
-
         rules = [MatchRule(h, exact=True) for h in ws.trusted_hosts]
         well_known_kusto_endpoints.add_trusted_hosts(rules, replace=False)
-    if token_provider is None:
-        from kitlib.settings.auth import build_provider
-
-        token_provider = build_provider(ws.auth, ws.url, ws.name)
+    provider = token_provider or build_provider(ws.auth, ws.url, ws.name)
     what = "Log Analytics workspace" if ws.kind == "log_analytics" else "Azure Data Explorer database"
     return KustoBackend(
         ws.url,
         ws.database,
-        token_provider,
+        provider,
         kind=ws.kind,
         options=LiveOptions.from_workspace(ws),
         now=now,
         description=f"{what} {ws.database} (workspace {ws.name!r})",
     )
-
-
-def open_named(name: str, now: dt.datetime | None = None, *, config_path: str | None = None) -> Any:
-    """Open the workspace ``name`` from the discovered config (what ``connect(name)`` calls)."""
-    return backend_for(load_config(config_path).workspace(name), now=now)

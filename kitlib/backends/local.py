@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import duckdb_kql
 
-from kitlib.backends.base import QueryResult
+from kitlib.backends.base import ClosingBackend, QueryResult
 from kitlib.backends.frames import normalize
 from kitlib.domain.schema import DUCKDB_TYPES, TABLES, TableSchema
 from kitlib.errors import (
@@ -125,7 +125,7 @@ def empty_select(schema: TableSchema) -> str:
     return f"SELECT {cols} WHERE false"
 
 
-class LocalBackend:
+class LocalBackend(ClosingBackend):
     """Runs catalog queries on a workspace folder with the embedded engine."""
 
     def __init__(self, workspace: Path | str, now: dt.datetime | None = None) -> None:

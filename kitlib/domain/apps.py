@@ -85,3 +85,26 @@ SYS_WRITE_ASSIGNMENT = "sys.mfa-write"
 SYS_DELETE_ASSIGNMENT = "sys.mfa-delete"
 SYS_WRITE_DEFINITION = "54f51f64-eaa5-44cf-8674-830bcfd14d21"
 SYS_DELETE_DEFINITION = "f69cd8b8-9a6e-46b4-be84-244e8b127944"
+
+
+def tool_family(app_id: str | None, user_agent: str | None = "", protocol: str | None = "") -> str:
+    """Tool family of a token request or write from its client app id (and user agent).
+
+    The Azure CLI app id is shared: an Azure SDK script (``azsdk-python-identity`` user agent)
+    borrowing it is ``azure-sdk``, and with ROPC it is ``ansible`` (inferred: azure.azcollection's
+    ad_user/password login does exactly this, and so could any Python script).
+    """
+    app = (app_id or "").lower()
+    agent = (user_agent or "").lower()
+    family = APP_FAMILIES.get(app)
+    if family == AZURE_CLI:
+        if agent.startswith("azsdk-python-identity"):
+            return ANSIBLE if (protocol or "").lower() == "ropc" else AZURE_SDK
+        return AZURE_CLI
+    if family:
+        return family
+    if "ansible" in agent:
+        return ANSIBLE
+    if agent.startswith("azsdk-"):
+        return AZURE_SDK
+    return OTHER

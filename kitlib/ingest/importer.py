@@ -41,6 +41,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from kitlib.backends.local import FORMATS
 from kitlib.domain.schema import TABLES
@@ -579,8 +580,6 @@ class _FileJob:
         if isinstance(shape, LaRows) and self.file_table is None and self.present is not None:
             self.file_table = table_from_columns(self.present)
         if self.session.progress:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=self.unit.size(), unit="B", unit_scale=True, desc=self.unit.name, leave=False)
         try:
             for raw in _chain(first, records):

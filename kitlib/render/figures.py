@@ -15,8 +15,10 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
-from kitlib.notebook import VALUE_LABELS, VERSION_OK_LABELS, label, tool_label, version_label
+from kitlib.domain.versions import is_version, parse_version
+from kitlib.render.labels import VALUE_LABELS, VERSION_OK_LABELS, label, tool_label, version_label
 
 MFA_COLOR = "#1a7f37"
 NO_MFA_COLOR = "#cf222e"
@@ -353,7 +355,6 @@ def burn_down(history: pd.DataFrame, *, title: str = "Identities that would brea
     """
     if history.empty or len(history) < 2:
         return empty(title, TREND_STARTS)
-    from plotly.subplots import make_subplots
 
     when = pd.to_datetime(history["run_at"], utc=True)
     fig = make_subplots(
@@ -504,8 +505,6 @@ def ip_spread(
 
 def band_order(band: Any) -> tuple[int, Any, int]:
     """Sort key of a version band: by version (``<=2.29.2`` first, ``>=2.91.0`` last), unknown at the end."""
-    from kitlib.domain.versions import is_version, parse_version
-
     text = str(band).strip()
     edge = 0
     if text.startswith("<="):

@@ -27,12 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import plotly.io as pio
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
+from plotly.offline import get_plotlyjs
 from traitlets.config import Config
 
+from kitlib import __version__
 from kitlib.errors import NotebookError
-from kitlib.notebook import GLUE_PREFIX, LIVE_ONLY, RUN_GLUE, esc, read_glued
+from kitlib.render.glue import GLUE_PREFIX, LIVE_ONLY, RUN_GLUE, read_glued
+from kitlib.render.html import esc
 from kitlib.resources import templates_dir
 
 log = logging.getLogger(__name__)
@@ -47,8 +51,6 @@ REMOVE_CELL_TAGS = ("remove-cell", "parameters", "injected-parameters")
 @lru_cache(maxsize=1)
 def plotly_js() -> str:
     """The plotly.js bundle shipped inside the plotly wheel (no network)."""
-    from plotly.offline import get_plotlyjs
-
     return str(get_plotlyjs())
 
 
@@ -72,9 +74,7 @@ class ReportHeader:
     def from_run(
         cls, title: str, run: Mapping[str, Any] | None, *, generated_at: dt.datetime, notes: Iterable[str] = ()
     ) -> ReportHeader:
-        """Build from the notebook's glued ``kitlib.query.run`` record (absent: say it is unknown)."""
-        from kitlib import __version__
-
+        """Build from the notebook's glued ``kitlib.run`` record (absent: say it is unknown)."""
         run = run or {}
         header = cls(
             title=title,
@@ -90,7 +90,7 @@ class ReportHeader:
             notes=[],
         )
         if not run:
-            header.warnings.append("the notebook did not record what it analysed (no kitlib.query.run record)")
+            header.warnings.append("the notebook did not record what it analysed (no kitlib.run record)")
         if run.get("pseudonymized"):
             header.notes.append(f"User identities are pseudonymised ({run.get('pseudonym_key') or 'keyed HMAC'}).")
         header.notes.extend(notes)
@@ -176,8 +176,6 @@ class OfflineOutputs(Preprocessor):
 
 def figure_html(spec: Mapping[str, Any], div_id: str) -> str:
     """A figure's div and its ``Plotly.newPlot`` call; plotly's JSON escapes ``<``/``>``."""
-    import plotly.io as pio
-
     layout = spec.get("layout") or {}
     height = int(layout.get("height") or 450) if isinstance(layout, Mapping) else 450
     return str(

@@ -28,6 +28,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+import msal
+import platformdirs
+import requests
+from azure.core.exceptions import ClientAuthenticationError
+from azure.identity import AzureCliCredential, CredentialUnavailableError
+from azure.kusto.data._cloud_settings import CloudSettings
+from azure.kusto.data.exceptions import KustoServiceError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from msal_extensions import FilePersistence, PersistedTokenCache, build_encrypted_persistence
 
 from kitlib.errors import AuthError, ConfigError
 from kitlib.settings.config import PROMPTING_MODES, AuthSettings, WorkspaceConfig, load_config
@@ -62,8 +74,6 @@ class ServiceAuth:
 
 def default_cache_path() -> Path:
     """The per-user token cache file (``~/.cache/kitlib/msal_token_cache.bin`` on Linux)."""
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("kitlib", appauthor=False)) / CACHE_FILE
 
 
@@ -90,6 +100,7 @@ def _encryption_available_text() -> str:
     if sys.platform.startswith("darwin"):
         return "encrypted in the Keychain"
     try:
+        # deferred: libsecret's bindings exist only on some Linux desktops; importing them is the probe
         from msal_extensions.libsecret import trial_run
 
         trial_run()
@@ -100,12 +111,9 @@ def _encryption_available_text() -> str:
 
 def open_token_cache(setting: str) -> Any:
     """An MSAL token cache for ``setting``: encrypted persistence if possible, else a 0600 file."""
-    import msal
-
     location = cache_location(setting)
     if location is None:
         return msal.TokenCache()
-    from msal_extensions import FilePersistence, PersistedTokenCache, build_encrypted_persistence
 
     location.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -142,8 +150,6 @@ def resolve_service(cluster_url: str, settings: AuthSettings) -> ServiceAuth:
     """
     if settings.authority_host and settings.scope and (settings.client_id or settings.mode not in PROMPTING_MODES):
         return ServiceAuth(settings.authority_host, settings.scope, settings.client_id or "")
-    from azure.kusto.data._cloud_settings import CloudSettings
-    from azure.kusto.data.exceptions import KustoServiceError
 
     try:
         cloud = CloudSettings.get_cloud_info_for_cluster(cluster_url)
@@ -209,8 +215,6 @@ class TokenProvider:
 
 def _authority(service: ServiceAuth, settings: AuthSettings) -> tuple[str, bool | None]:
     """The authority URL, and whether MSAL may do instance discovery for its host."""
-    from urllib.parse import urlparse
-
     host = urlparse(service.authority_host).hostname or ""
     discovery = None if host in _KNOWN_LOGIN_HOSTS else False
     return f"{service.authority_host}/{settings.tenant_id or 'organizations'}", discovery
@@ -229,7 +233,6 @@ class PublicClientProvider(TokenProvider):
 
     def __init__(self, settings: AuthSettings, service: ServiceAuth, workspace: str = "") -> None:
         super().__init__(settings, service)
-        import msal
 
         self.mode = settings.mode
         self.workspace = workspace
@@ -323,8 +326,6 @@ class ConfidentialClientProvider(TokenProvider):
         return _pem_credential(path, password)
 
     def _build(self) -> Any:
-        import msal
-
         authority, discovery = _authority(self.service, self.settings)
         try:
             return msal.ConfidentialClientApplication(
@@ -352,9 +353,6 @@ class ConfidentialClientProvider(TokenProvider):
 
 def _pem_credential(path: Path, password: str | None) -> dict[str, Any]:
     """MSAL's certificate credential from a PEM file holding the private key and certificate."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-
     data = path.read_bytes()
     try:
         cert = x509.load_pem_x509_certificate(data)
@@ -379,9 +377,6 @@ class ManagedIdentityProvider(TokenProvider):
         self._client: Any = None
 
     def _build(self) -> Any:
-        import msal
-        import requests
-
         identity = (
             msal.UserAssignedManagedIdentity(client_id=self.settings.client_id)
             if self.settings.client_id
@@ -418,8 +413,6 @@ class AzureCliProvider(TokenProvider):
     def _acquire(self, force_refresh: bool) -> str:
         if self._token and not force_refresh and self._expires_on - time.time() > EXPIRY_MARGIN_SECONDS:
             return self._token
-        from azure.core.exceptions import ClientAuthenticationError
-        from azure.identity import AzureCliCredential, CredentialUnavailableError
 
         credential = (
             AzureCliCredential(tenant_id=self.settings.tenant_id) if self.settings.tenant_id else AzureCliCredential()

@@ -1,0 +1,62 @@
+"""What a report run produced: each notebook's outcome, and the run's (the manifest is made of these)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class NotebookRun:
+    """One notebook's outcome in a run."""
+
+    name: str
+    source: str
+    parameters: dict[str, Any]
+    status: str = "pending"  # ok | failed | withheld
+    duration_seconds: float = 0.0
+    executed: str | None = None
+    html: str | None = None
+    html_bytes: int = 0
+    figures: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+    missing_tables: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = True
+    error: str | None = None
+
+
+@dataclass
+class ReportRun:
+    """What a batch produced; ``exit_code`` is 0 only when every notebook succeeded and nothing leaked."""
+
+    out: Path
+    notebooks: list[NotebookRun]
+    started_at: str
+    duration_seconds: float
+    parameters: dict[str, Any]
+    exports: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    leak_hits: int = 0
+    published: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.published and self.leak_hits == 0 and all(r.status == "ok" for r in self.notebooks)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    @property
+    def index(self) -> Path:
+        return self.out / "index.html"
+
+    @property
+    def manifest(self) -> Path:
+        return self.out / "manifest.json"
+
+    @property
+    def failed(self) -> list[NotebookRun]:
+        return [r for r in self.notebooks if r.status != "ok"]
