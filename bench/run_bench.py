@@ -172,7 +172,9 @@ class Timer:
 def generator_hash() -> str:
     """Changes whenever the demo generator does, so a stale cached tenant is never reused."""
     h = hashlib.sha256()
-    for path in (ROOT / "kitlib" / "demo.py", ROOT / "kitlib" / "schema.py"):
+    generator = sorted((ROOT / "kitlib" / "demo").glob("*.py"))
+    for path in [*generator, ROOT / "kitlib" / "domain" / "schema.py", ROOT / "kitlib" / "domain" / "apps.py"]:
+        h.update(path.relative_to(ROOT).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:10]
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 import pandas as pd
 
-from kitlib import __version__, timeparse
+from kitlib import timeparse
 from kitlib.analysis.impact import run_analyze
 from kitlib.backends.local import LocalBackend
 from kitlib.demo import generate
@@ -27,6 +27,7 @@ from kitlib.errors import KitError, WindowError
 from kitlib.ingest.importer import import_paths
 from kitlib.query.catalog import get_query, load_catalog
 from kitlib.query.run import run_query
+from kitlib.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("kitlib")

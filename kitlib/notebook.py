@@ -29,7 +29,6 @@ from typing import Any
 
 import pandas as pd
 
-from kitlib import __version__
 from kitlib.analysis.cache import analysis_key, cached_analysis
 from kitlib.analysis.findings import (
     BELOW_CLAIMS_LABELS,
@@ -65,6 +64,7 @@ from kitlib.render.html import (
 )
 from kitlib.render.labels import app_label, identity_label, label, readable, subscription_label
 from kitlib.timeparse import format_timespan, parse_lookback, parse_now
+from kitlib.version import __version__
 
 __all__ = [
     "BELOW_CLAIMS_LABELS",

@@ -12,8 +12,8 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
+from kitlib.environment import NOTEBOOKS_ENV, QUERIES_ENV
 from kitlib.errors import UsageError
-from kitlib.settings.environment import NOTEBOOKS_ENV, QUERIES_ENV
 
 
 def _package_dir() -> Path:

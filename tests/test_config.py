@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from kitlib.environment import CONFIG_ENV
 from kitlib.errors import ConfigError
 from kitlib.settings.check import check_config
 from kitlib.settings.config import find_config, load_config
-from kitlib.settings.environment import CONFIG_ENV
 
 LA = """
 [defaults]

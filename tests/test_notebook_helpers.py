@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import numpy as np
@@ -13,9 +16,13 @@ import pytest
 
 from kitlib import notebook as kn
 from kitlib.analysis.cache import cached_analysis
+from kitlib.backends.base import ClosingBackend, QueryResult
+from kitlib.backends.local import LocalBackend
+from kitlib.environment import ANALYSIS_CACHE_ENV, PSEUDONYM_KEY_ENV
 from kitlib.errors import UsageError
 from kitlib.privacy.pseudonyms import is_pseudonym
-from kitlib.settings.environment import ANALYSIS_CACHE_ENV, PSEUDONYM_KEY_ENV
+from kitlib.query.catalog import Query
+from kitlib.reporting.export import ReportHeader
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -407,3 +414,38 @@ def test_status_sentence_is_plain_words() -> None:
     failed = status_sentence("failed", error="KeyError: 'verdict'", notebook="readiness_overview")
     assert failed.startswith("did not finish: the notebook stopped with an error (KeyError 'verdict')")
     assert "FAILED" not in failed
+
+
+class PartialAnswers(ClosingBackend):
+    """The local engine, except that the service 'truncated' one query's answer."""
+
+    def __init__(self, inner: LocalBackend, partial: str) -> None:
+        self.inner = inner
+        self.partial = partial
+        self.description = inner.description
+
+    def available_tables(self) -> set[str]:
+        return self.inner.available_tables()
+
+    def run(self, query: Query, parameters: Mapping[str, Any]) -> QueryResult:
+        result = self.inner.run(query, parameters)
+        if query.name != self.partial:
+            return result
+        return dataclasses.replace(result, complete=False, warnings=["result truncated at 500000 rows"])
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_partial_analysis_shows_the_partial_row_in_the_report_header(workspace: Path) -> None:
+    ctx = kn.setup(str(workspace), now=NOW, lookback="7d", live_glue=False)
+    ctx.backend = PartialAnswers(LocalBackend(workspace, now=NOW), partial="arm_write_totals")
+    analysis = ctx.analyze()
+    assert analysis.complete is False
+    meta = ctx.meta()
+    assert meta["complete"] is False
+    header = ReportHeader.from_run("Overview", meta, generated_at=NOW).to_html()
+    assert "<dt>Partial</dt>" in header and "Some results are partial" in header
+    complete = kn.setup(str(workspace), now=NOW, lookback="7d", live_glue=False)
+    complete.analyze()
+    assert "<dt>Partial</dt>" not in ReportHeader.from_run("Overview", complete.meta(), generated_at=NOW).to_html()

@@ -21,13 +21,13 @@ import pytest
 
 from kitlib.analysis.impact import analyze
 from kitlib.backends.local import LocalBackend
+from kitlib.environment import PSEUDONYM_KEY_ENV
 from kitlib.privacy.pseudonyms import Pseudonymizer
 from kitlib.render.glue import read_glued
 from kitlib.reporting.batch import render_report
 from kitlib.reporting.export import PLOTLY_MIMETYPE, external_references, plotly_js
 from kitlib.reporting.outcome import ReportRun
 from kitlib.reporting.params import SHARED_PARAMETERS, available_notebooks, notebook_parameters
-from kitlib.settings.environment import PSEUDONYM_KEY_ENV
 
 # Kernel runs are shared through module fixtures: keep each module on one xdist worker
 # (`pytest -n 2 --dist loadgroup`), or every worker would repeat the batch runs.

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from kitlib.environment import PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_ORIGIN_ENV, PSEUDONYM_LEDGER_ENV
 from kitlib.errors import LeakError, UsageError
 from kitlib.privacy.leakcheck import check_folder, find_leaks, leak_terms, raise_on_leaks
 from kitlib.privacy.pseudonyms import Pseudonymizer, is_pseudonym, load_key, read_ledger, write_mapping
-from kitlib.settings.environment import PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_ORIGIN_ENV, PSEUDONYM_LEDGER_ENV
 
 KEY = b"k" * 32
 

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 
 from kitlib.analysis.history import changes, history_frame, load_history, snapshot, write_snapshot
+from kitlib.environment import PSEUDONYM_KEY_ENV
 from kitlib.errors import UsageError
 from kitlib.reporting.batch import render_report
 from kitlib.reporting.export import external_references, plotly_js
 from kitlib.reporting.outcome import ReportRun
 from kitlib.reporting.params import SHARED_PARAMETERS, format_parameters, notebook_parameters, resolve_notebook
-from kitlib.settings.environment import PSEUDONYM_KEY_ENV
 
 # Kernel runs are shared through module fixtures: keep each module on one xdist worker
 # (`pytest -n 2 --dist loadgroup`), or every worker would repeat the batch runs.

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kitlib.settings.environment import ANALYSIS_CACHE_ENV
+from kitlib.environment import ANALYSIS_CACHE_ENV
 
 log = logging.getLogger(__name__)
 

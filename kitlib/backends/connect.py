@@ -12,9 +12,9 @@ from pathlib import Path
 
 from kitlib.backends.base import Backend
 from kitlib.backends.local import LocalBackend
+from kitlib.environment import WORKSPACE_ENV
 from kitlib.errors import ConfigError, WorkspaceError
 from kitlib.settings.config import load_config
-from kitlib.settings.environment import WORKSPACE_ENV
 
 
 def resolve_workspace(spec: str | os.PathLike[str] | None) -> str:

@@ -8,6 +8,7 @@ does the demo invent one (:func:`fallback_auth_library`).
 from __future__ import annotations
 
 from kitlib.domain import versions
+from kitlib.domain.apps import AZURE_CLI, AZURE_POWERSHELL
 from kitlib.errors import UsageError
 
 
@@ -38,13 +39,13 @@ def fallback_auth_library(tool: str, version: str, *, sku: str = "MSAL.NetCore")
     * Az.Accounts releases whose changelog names no MSAL.NET version: the version of the nearest
       lower release that names one (exact, derived or lower bound): a pin holds until changed.
     """
-    if tool == versions.AZURE_CLI:
+    if tool == AZURE_CLI:
         pins = [r.msal for r in versions.cli_releases() if r.msal is not None]
         newest, oldest = max(pins), min(pins)
         if versions.parse_version(version) > versions.cli_releases()[-1].version:
             return f"Family: MSAL Library: MSAL.Python {newest.major}.{newest.minor + 1}.0 Platform: Python"
         return f"Family: MSAL Library: MSAL.Python {oldest.major}.{max(oldest.minor - 1, 0)}.0 Platform: Python"
-    if tool == versions.AZURE_POWERSHELL:
+    if tool == AZURE_POWERSHELL:
         wanted = versions.parse_version(version)
         named = [r for r in versions.powershell_releases() if r.msal is not None and r.version <= wanted]
         msal = str(named[-1].msal) if named else "4.30.1"

@@ -117,6 +117,7 @@ from kitlib.demo.facts import (
 )
 from kitlib.demo.libraries import auth_library, identity_net_version, requests_version
 from kitlib.domain import versions
+from kitlib.domain.apps import AZURE_CLI, AZURE_POWERSHELL
 from kitlib.errors import UsageError
 
 
@@ -828,13 +829,13 @@ class Tenant:
     def _make_tool_profile(self, user: User, tool: str) -> tuple[int, int, int, int]:
         if tool == "cli":
             assert user.cli_version is not None
-            lib = auth_library(versions.AZURE_CLI, user.cli_version)
+            lib = auth_library(AZURE_CLI, user.cli_version)
             req = requests_version(user.cli_version)
             ua = self.v_ua(f"python-requests/{req}")
             dev = self.tool_device(user.platform, f"Python Requests {req.rsplit('.', 1)[0]}")
             return APP_CLI, ua, dev, self.apd(lib, False, "https://management.core.windows.net//user_impersonation")
         assert user.ps_version is not None
-        lib = auth_library(versions.AZURE_POWERSHELL, user.ps_version, sku=user.ps_sku)
+        lib = auth_library(AZURE_POWERSHELL, user.ps_version, sku=user.ps_sku)
         ident = identity_net_version(user.ps_version)
         runtime = ".NET Framework 4.8.9290.0" if user.ps_sku == "MSAL.Desktop" else ".NET 8.0.11"
         ua = self.v_ua(f"azsdk-net-Identity/{ident} ({runtime}; Microsoft Windows 10.0.22631)")

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from kitlib import __version__
 from kitlib.demo.columns import Arr
 from kitlib.demo.facts import AMR_HAS_MFA, AUDIT_SUBS, AUTHS, KIND_ACTION, OP_KIND, RES_ARM, TOOL_APPS
 from kitlib.demo.planner import Tenant
+from kitlib.version import __version__
 
 
 def ground_truth(t: Tenant, s: dict[str, Arr], o: dict[str, Arr], seed: int, now: dt.datetime) -> dict[str, Any]:

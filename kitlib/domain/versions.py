@@ -28,11 +28,9 @@ from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
+from kitlib.domain.apps import AZURE_CLI, AZURE_POWERSHELL
 from kitlib.errors import VersionError
 from kitlib.resources import data_file
-
-AZURE_CLI = "azure-cli"
-AZURE_POWERSHELL = "azure-powershell"
 
 #: First release whose client turns ARM's MFA claims challenge into a usable re-login
 #: (Azure CLI: ``az login --claims-challenge``; Az.Accounts 5.2.0 = Az 14.3.0:

@@ -33,6 +33,12 @@ from kitlib.analysis.history import snapshot, write_snapshot
 from kitlib.analysis.impact import analyze
 from kitlib.analysis.model import Analysis
 from kitlib.backends.connect import connect, resolve_workspace, workspace_label
+from kitlib.environment import (
+    ANALYSIS_CACHE_ENV,
+    PSEUDONYM_KEY_ENV,
+    PSEUDONYM_KEY_ORIGIN_ENV,
+    RUNNER_ONLY,
+)
 from kitlib.errors import UsageError
 from kitlib.privacy.leakcheck import check_folder
 from kitlib.privacy.protect import protect_analysis
@@ -44,12 +50,6 @@ from kitlib.reporting.outcome import NotebookRun, ReportRun
 from kitlib.reporting.params import available_notebooks, resolve_notebook, validate_parameters
 from kitlib.reporting.publish import publish, publish_refusal, write_manifest
 from kitlib.resources import notebooks_dir
-from kitlib.settings.environment import (
-    ANALYSIS_CACHE_ENV,
-    PSEUDONYM_KEY_ENV,
-    PSEUDONYM_KEY_ORIGIN_ENV,
-    RUNNER_ONLY,
-)
 from kitlib.timeparse import format_timespan, parse_lookback, parse_now
 
 log = logging.getLogger(__name__)

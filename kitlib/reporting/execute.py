@@ -23,6 +23,7 @@ import zmq
 from jupyter_client.manager import AsyncKernelManager
 from tqdm.auto import tqdm
 
+from kitlib.environment import PSEUDONYM_LEDGER_ENV
 from kitlib.errors import KitError
 from kitlib.render.glue import RUN_GLUE, read_glued
 from kitlib.reporting.export import export_html
@@ -175,8 +176,6 @@ def run_notebooks(
                 kernel_env = dict(env)
                 removals = list(drop)
                 if ledger_dir is not None:
-                    from kitlib.settings.environment import PSEUDONYM_LEDGER_ENV
-
                     kernel_env[PSEUDONYM_LEDGER_ENV] = str(ledger_dir / f"{run.name}.json")
                     removals.remove(PSEUDONYM_LEDGER_ENV)
                 manager = _kernel_manager_class(kernel_env, removals)

@@ -33,11 +33,11 @@ from nbconvert.preprocessors import Preprocessor
 from plotly.offline import get_plotlyjs
 from traitlets.config import Config
 
-from kitlib import __version__
 from kitlib.errors import NotebookError
 from kitlib.render.glue import GLUE_PREFIX, LIVE_ONLY, RUN_GLUE, read_glued
 from kitlib.render.html import esc
 from kitlib.resources import templates_dir
+from kitlib.version import __version__
 
 log = logging.getLogger(__name__)
 

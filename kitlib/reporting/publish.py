@@ -12,8 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kitlib import __version__
 from kitlib.reporting.outcome import ReportRun
+from kitlib.version import __version__
 
 
 def manifest_dict(report: ReportRun) -> dict[str, Any]:

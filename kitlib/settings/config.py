@@ -41,9 +41,9 @@ from urllib.parse import urlparse
 
 import platformdirs
 
+from kitlib.environment import CONFIG_ENV
 from kitlib.errors import ConfigError
 from kitlib.query.binding import BindError, parse_timespan
-from kitlib.settings.environment import CONFIG_ENV
 
 CONFIG_FILE = "kitlib.toml"
 
