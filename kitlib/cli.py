@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 the work failed, 2 usage or configuration error.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import functools
 import json
@@ -27,6 +28,7 @@ from kitlib.errors import KitError, WindowError
 from kitlib.ingest.importer import import_paths
 from kitlib.query.catalog import get_query, load_catalog
 from kitlib.query.run import run_query
+from kitlib.safe_csv import write_csv
 from kitlib.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,6 +63,16 @@ def parse_lookback(value: str) -> dt.timedelta:
         return timeparse.parse_lookback(value)
     except WindowError as exc:
         raise click.BadParameter(exc.reason, param_hint="--lookback") from None
+
+
+def _codec(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--encoding``: a codec Python knows, checked before any file is read."""
+    if value is None:
+        return None
+    try:
+        return codecs.lookup(value).name
+    except LookupError:
+        raise click.BadParameter(f"unknown encoding {value!r} (e.g. latin-1, cp1252, utf-16)") from None
 
 
 now_option = click.option("--now", "now_text", metavar="ISO", help="Pretend it is this instant (UTC); default: now.")
@@ -337,7 +349,7 @@ def params_command(notebook: str) -> None:
     help="Force the export shape (la-csv, la-json, diagnostic, activity-rest, graph).",
 )
 @click.option("--table", metavar="TABLE", help="Table for rows that do not name theirs.")
-@click.option("--encoding", metavar="CODEC", help="Text encoding for files that are not UTF-8/16/32.")
+@click.option("--encoding", metavar="CODEC", callback=_codec, help="Text encoding for files that are not UTF-8/16/32.")
 @click.option("--keep-going", is_flag=True, help="Report a file that cannot be imported and continue with the others.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @handle_errors
@@ -422,7 +434,7 @@ def write_frame(frame: Any, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
     if suffix == ".csv":
-        frame.to_csv(out, index=False)
+        write_csv(frame, out)
     elif suffix == ".parquet":
         frame.to_parquet(out, index=False)
     elif suffix == ".json":

@@ -13,6 +13,8 @@ WORKSPACE_ENV = "KITLIB_WORKSPACE"
 CONFIG_ENV = "KITLIB_CONFIG"
 #: The key of the keyed pseudonyms; one key per period keeps pseudonyms stable across reports.
 PSEUDONYM_KEY_ENV = "KITLIB_PSEUDONYM_KEY"
+#: The folder of trend snapshots a notebook reads when its ``history`` parameter is empty.
+HISTORY_ENV = "KITLIB_HISTORY"
 #: Another query catalog folder instead of the kit's own ``queries/``.
 QUERIES_ENV = "KITLIB_QUERIES"
 #: Another notebooks folder instead of the kit's own ``notebooks/``.

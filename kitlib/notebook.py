@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import platform
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,8 +46,9 @@ from kitlib.analysis.model import Analysis, empty_frame, empty_timeline, identit
 from kitlib.analysis.tools import CLI_CAVEAT
 from kitlib.backends.base import Backend, QueryResult
 from kitlib.backends.connect import connect, resolve_workspace, workspace_label
+from kitlib.environment import HISTORY_ENV
 from kitlib.errors import UsageError
-from kitlib.privacy.protect import ANALYSIS_TEXT_COLUMNS, protect_analysis, protect_frame
+from kitlib.privacy.protect import protect_analysis, protect_frame
 from kitlib.privacy.pseudonyms import Pseudonymizer, is_pseudonym
 from kitlib.query.catalog import get_query
 from kitlib.query.run import run_query
@@ -181,7 +184,7 @@ class NotebookContext:
             "missing_tables": sorted(set(self.missing_tables)),
             "warnings": list(dict.fromkeys(self.warnings)),
             "complete": self.complete,
-            "python": sys.executable,
+            "python": platform.python_version(),
         }
 
     def _publish_meta(self) -> None:
@@ -275,10 +278,10 @@ class NotebookContext:
         self,
         frame: pd.DataFrame,
         roles: Mapping[str, str] | None = None,
-        text_columns: Iterable[str] = ANALYSIS_TEXT_COLUMNS,
+        scrub: Iterable[str] | None = None,
     ) -> pd.DataFrame:
         """``frame`` with identities pseudonymised (unchanged when pseudonymisation is off)."""
-        return protect_frame(self.pseudonymizer, frame, roles, text_columns)
+        return protect_frame(self.pseudonymizer, frame, roles, scrub)
 
     def who(self, value: str, kind: str = "user") -> str:
         """One identity as the report may show it."""
@@ -310,7 +313,12 @@ class NotebookContext:
         return frame[~frame[column].astype(str).str.lower().isin(excluded)]
 
     def history(self, folder: str | Path | None) -> list[dict[str, Any]]:
-        """Snapshots earlier scheduled runs kept for this workspace, oldest first (before ``now``)."""
+        """Snapshots earlier scheduled runs kept for this workspace, oldest first (before ``now``).
+
+        ``folder`` empty means ``$KITLIB_HISTORY`` (how the runner passes it without naming a
+        path in a pseudonymised notebook); no trend when that is unset too.
+        """
+        folder = folder or os.environ.get(HISTORY_ENV, "")
         if not folder:
             return []
 

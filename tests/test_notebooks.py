@@ -300,6 +300,17 @@ def test_pseudonymised_run_succeeds_and_leaks_no_demo_identity(
     assert "key from KITLIB_PSEUDONYM_KEY" in (run.out / "readiness_overview.html").read_text(encoding="utf-8")
 
 
+def test_pseudonymised_run_names_no_absolute_path(shared_run: dict[str, Any], demo_workspace: Path) -> None:
+    """Paths name users and hosts (/home/sven.martin/...): a shared run keeps them out of every file."""
+    run: ReportRun = shared_run["run"]
+    private = [str(demo_workspace), str(run.out.parent), sys.prefix, str(REPO)]
+    for path in (p for p in run.out.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert not [p for p in private if p in text], path.name
+    manifest = json.loads((run.out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["parameters"]["workspace"] == f"{demo_workspace.name} (local folder)"
+
+
 def test_drilldown_parameter_reaches_the_notebook_only_as_a_pseudonym(shared_run: dict[str, Any]) -> None:
     run: ReportRun = shared_run["run"]
     pseudonym = Pseudonymizer(KEY.encode()).pseudonym(shared_run["chosen"])

@@ -10,7 +10,7 @@ import pytest
 
 from kitlib.environment import PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_ORIGIN_ENV, PSEUDONYM_LEDGER_ENV
 from kitlib.errors import LeakError, UsageError
-from kitlib.privacy.leakcheck import check_folder, find_leaks, leak_terms, raise_on_leaks
+from kitlib.privacy.leakcheck import LeakHit, check_folder, find_leaks, leak_terms, raise_on_leaks
 from kitlib.privacy.pseudonyms import Pseudonymizer, is_pseudonym, load_key, read_ledger, write_mapping
 
 KEY = b"k" * 32
@@ -88,24 +88,28 @@ def test_ledger_records_what_the_kernel_saw(tmp_path: Path) -> None:
     assert read_ledger(ledger) == {"dave@contoso.com": "user", "10.1.1.1": "user", "Dave@Contoso.com": "user"}
 
 
+def found(hits: list[LeakHit]) -> list[tuple[str, str, str]]:
+    return [(h.path.name, h.original, h.form) for h in hits]
+
+
 def test_leak_check_finds_originals_in_any_encoding(tmp_path: Path) -> None:
     (tmp_path / "a.html").write_text("<td>Alice@Contoso.com</td>", encoding="utf-8")
     (tmp_path / "b.ipynb").write_text(json.dumps({"x": "bob\u0040contoso.com"}), encoding="utf-8")
     (tmp_path / "c.csv").write_text("identity\nuser-abcdefghij\n", encoding="utf-8")
     (tmp_path / "d.html").write_text("<td>carol&#64;contoso.com</td>", encoding="utf-8")
     hits = check_folder(tmp_path, ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"])
-    assert sorted((h.path.name, h.original) for h in hits) == [
+    assert {(name, original) for name, original, _ in found(hits)} == {
         ("a.html", "alice@contoso.com"),
         ("b.ipynb", "bob@contoso.com"),
         ("d.html", "carol@contoso.com"),
-    ]
+    }
 
 
 def test_leak_check_matches_whole_tokens_only(tmp_path: Path) -> None:
     page = tmp_path / "r.html"
     page.write_text("10.0.0.12 and 110.0.0.1 and malice@contoso.company and x.eve@contoso.com", encoding="utf-8")
     assert find_leaks([page], ["10.0.0.1", "alice@contoso.com"]) == []
-    assert [h.original for h in find_leaks([page], ["eve@contoso.com"])] == ["eve@contoso.com"]
+    assert {h.original for h in find_leaks([page], ["eve@contoso.com"])} == {"eve@contoso.com"}
 
 
 def test_leak_check_finds_the_local_part_of_a_upn_and_display_names(tmp_path: Path) -> None:
@@ -114,21 +118,60 @@ def test_leak_check_finds_the_local_part_of_a_upn_and_display_names(tmp_path: Pa
     named = tmp_path / "page.html"
     named.write_text("<td>Liam Novak</td> wrote 3 times", encoding="utf-8")
     originals = ["sa-liam.novak@contoso.com", "Liam Novak"]
-    assert sorted((h.path.name, h.original) for h in check_folder(tmp_path, originals)) == [
-        ("identities.csv", "sa-liam.novak"),
-        ("page.html", "liam novak"),
+    assert found(check_folder(tmp_path, originals)) == [
+        ("identities.csv", "Liam Novak", "identifier"),  # the name is inside the local part too
+        ("identities.csv", "sa-liam.novak@contoso.com", "local part"),
+        ("page.html", "Liam Novak", "identifier"),
     ]
 
 
-def test_leak_terms_skip_local_parts_too_short_to_be_telling() -> None:
-    terms = leak_terms(["bob@contoso.com", "ann.lee_fabrikam.com#ext#@contoso.com", "10.0.0.1"])
-    assert terms == {
-        "bob@contoso.com",
-        "ann.lee_fabrikam.com#ext#@contoso.com",
-        "ann.lee_fabrikam.com#ext#",
-        "ann.lee",
-        "10.0.0.1",
+@pytest.mark.parametrize(
+    ("planted", "form"),
+    [
+        ("run-by-sven.martin", "local part"),  # joined to other text by -, _ or .
+        ("svc_sven.martin_adm", "local part"),
+        ("app-sven.martin.example-rg", "local part"),
+        ("Microsoft.Web/sites/SVEN.MARTIN/write", "local part"),
+        ("sven%2Emartin", "local part"),  # URL-encoded
+        ("sven%252Emartin", "local part"),  # twice
+        ("sven&#46;martin", "local part"),  # an HTML entity
+        ("s\u200bven.martin", "local part"),  # a zero-width space inside
+        ("ｓｖｅｎ.ｍａｒｔｉｎ", "local part"),  # full-width letters
+        ("svenmartin", "local part, run together"),
+        ("Martin, Sven", "name, reversed"),  # a display name, last name first
+        ("ip-192-0-2-59", "identifier"),  # an IP in another separator form
+        ("192_0_2_59", "identifier"),
+    ],
+)
+def test_leak_check_sees_identities_in_any_spelling(tmp_path: Path, planted: str, form: str) -> None:
+    page = tmp_path / "r.html"
+    page.write_text(f"<td>{planted}</td>", encoding="utf-8")
+    originals = ["sven.martin@contoso.example", "Sven Martin", "192.0.2.59"]
+    assert form in {h.form for h in find_leaks([page], originals)}
+
+
+def test_leak_check_scans_short_local_parts_as_whole_tokens(tmp_path: Path) -> None:
+    page = tmp_path / "r.html"
+    page.write_text("deployed by svm at 02:00; svmlight and msvm are other words", encoding="utf-8")
+    assert found(find_leaks([page], ["svm@contoso.example"])) == [("r.html", "svm@contoso.example", "local part")]
+    page.write_text("svmlight and msvm are other words", encoding="utf-8")
+    assert find_leaks([page], ["svm@contoso.example"]) == []
+
+
+def test_leak_terms_cover_upns_guests_names_and_addresses() -> None:
+    terms = {
+        (o, form, tokens)
+        for o, form, tokens in leak_terms(["bob@contoso.com", "ann.lee_fabrikam.com#ext#@contoso.com"])
     }
+    assert ("bob@contoso.com", "local part", ("bob",)) in terms
+    guest = "ann.lee_fabrikam.com#ext#@contoso.com"
+    assert (guest, "guest home address", ("ann", "lee", "fabrikam", "com")) in terms
+    assert (guest, "local part", ("ann", "lee")) in terms
+    assert {form for _, form, _ in leak_terms(["Sven Martin"])} >= {"identifier", "name, reversed"}
+    assert leak_terms(["x@contoso.com"]) == [
+        ("x@contoso.com", "identifier", ("x", "contoso", "com")),
+        ("x@contoso.com", "identifier, run together", ("xcontosocom",)),
+    ]
 
 
 def test_leak_check_ignores_static_chunks_and_names_files_not_identities(tmp_path: Path) -> None:

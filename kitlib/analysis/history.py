@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,20 @@ def snapshot(identities: Any, *, workspace: str, now: dt.datetime, lookback: dt.
 
 
 def write_snapshot(folder: Path, snap: Mapping[str, Any]) -> Path:
-    """Write ``snap`` as ``snapshot-<run time>.json`` (a rerun for the same instant replaces it)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``snap`` as ``snapshot-<run time>.json`` (a rerun for the same instant replaces it).
+
+    Snapshots name real identities: the file is readable by its owner only (0600), and a history
+    folder the kit creates is private (0700).
+    """
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True)
     stamp = dt.datetime.fromisoformat(str(snap["run_at"])).strftime("%Y%m%dT%H%M%SZ")
     path = folder / f"snapshot-{stamp}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(snap, indent=1, sort_keys=True), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(snap, indent=1, sort_keys=True))
+    tmp.chmod(0o600)
     tmp.replace(path)
     return path
 

@@ -1,8 +1,21 @@
 """The leak check: the last gate before a pseudonymised report is published.
 
-It scans every file of a run folder for the original identifiers the pseudonymiser saw (plus
-any the caller knows of, e.g. display names), and for the local part of every UPN/e-mail among
-them, and refuses to publish on a hit.
+It is written to disagree with the scrubber (:mod:`kitlib.privacy.pseudonyms`) on purpose:
+the scrubber replaces what it recognises, this check looks for what may have slipped past, and
+errs towards refusing. Every file is read the way a person or a search engine could read it:
+
+- decoded: HTML entities and URL escapes (repeatedly, so double encoding does not hide a name),
+  and the strings inside JSON files (notebooks, the manifest) with their escapes resolved;
+- normalised: Unicode compatibility forms folded (full-width letters), invisible format
+  characters (zero-width spaces, bidi controls) dropped, case folded, accents also folded away;
+- canonical: every run of characters that is not a letter or digit becomes one separator, so
+  ``run-by-sven.martin``, ``svc_sven.martin_adm``, ``SVEN MARTIN`` and ``ip-192-0-2-59`` all
+  show their tokens.
+
+What it looks for, per original identifier: the whole identifier, a UPN's local part (whatever
+its length), a guest's home address, a display name in either order (``Martin, Sven``), an IP
+address in any separator form, and the same tokens written with no separator at all. A term
+matches only as whole tokens, so ``malice`` does not match ``alice``.
 """
 
 from __future__ import annotations
@@ -11,154 +24,169 @@ import html
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from kitlib.errors import LeakError
 
 log = logging.getLogger(__name__)
 
-#: Shorter originals are too likely to occur by chance in unrelated text to scan for.
-_MIN_SCAN_LENGTH = 4
-
-
-# Tokens shaped like identifiers: looked up in a set instead of one huge alternation.
-_TOKEN_PATTERNS = (
-    re.compile(r"[A-Za-z0-9._%+'#-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
-    re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.]*\d)"),
-    re.compile(r"\b[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\b"),
-    re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"),
-)
+#: A single-token term shorter than this is too likely to be an unrelated word (``ab``).
+MIN_TOKEN_TERM = 2
+_TOKEN = re.compile(r"[^\W_]+")
+_MAX_DECODE_ROUNDS = 4
 
 
 @dataclass(frozen=True)
 class LeakHit:
-    """One original identifier found in one file (the identifier itself is not repeated in logs)."""
+    """One original identifier found in one file, and in which form (never logged with the identifier)."""
 
     path: Path
     original: str
+    form: str
 
 
-def _texts(path: Path, ignore: Iterable[str]) -> list[str]:
+@dataclass(frozen=True)
+class _Term:
+    original: str
+    form: str
+    tokens: tuple[str, ...]
+
+
+def _fold(text: str) -> str:
+    """Compatibility forms, no format characters, case folded."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return text.casefold()
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def tokens_of(text: str) -> tuple[str, ...]:
+    """The canonical tokens of ``text``: folded letters and digits, split at everything else."""
+    return tuple(_TOKEN.findall(_fold(text)))
+
+
+def _terms_for(original: str) -> list[_Term]:
+    text = original.strip()
+    if not text:
+        return []
+    forms: list[tuple[str, tuple[str, ...]]] = [("identifier", tokens_of(text))]
+    lowered = text.casefold()
+    if "@" in lowered:
+        local = lowered.rsplit("@", 1)[0]
+        forms.append(("local part", tokens_of(local)))
+        if local.endswith("#ext#") and "_" in local:
+            guest = local[: -len("#ext#")]
+            user, _, home = guest.rpartition("_")
+            forms.append(("guest home address", tokens_of(f"{user}@{home}")))
+            forms.append(("local part", tokens_of(user)))
+    else:
+        words = tokens_of(text)
+        if len(words) >= 2 and all(w.isalpha() for w in words):  # a display name: either order
+            forms.append(("name, reversed", tuple(reversed(words))))
+            forms.append(("name, last first", (words[-1], *words[:-1])))
+    terms: list[_Term] = []
+    for form, tokens in forms:
+        if not tokens or (len(tokens) == 1 and len(tokens[0]) < MIN_TOKEN_TERM):
+            continue
+        terms.append(_Term(original, form, tokens))
+        if len(tokens) > 1:
+            terms.append(_Term(original, form + ", run together", ("".join(tokens),)))
+        folded = tuple(_strip_accents(t) for t in tokens)
+        if folded != tokens:
+            terms.append(_Term(original, form + ", without accents", folded))
+    return terms
+
+
+def leak_terms(originals: Iterable[str]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """What the check looks for: (original, form, tokens) for every original identifier."""
+    return [(t.original, t.form, t.tokens) for o in originals for t in _terms_for(o)]
+
+
+def _decoded(text: str) -> Iterator[str]:
+    """``text`` and what it says once HTML entities and URL escapes are resolved, round by round."""
+    seen = {text}
+    yield text
+    current = text
+    for _ in range(_MAX_DECODE_ROUNDS):
+        current = unquote(html.unescape(current))
+        if current in seen:
+            return
+        seen.add(current)
+        yield current
+
+
+def _json_strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield str(key)
+            yield from _json_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _json_strings(value)
+
+
+def _readings(path: Path, ignore: Iterable[str]) -> Iterator[str]:
     raw = path.read_bytes().decode("utf-8", errors="replace")
     for chunk in ignore:
         if chunk:
-            raw = raw.replace(chunk, "")
-    texts = [raw, html.unescape(raw)]
-    if path.suffix in (".ipynb", ".json"):
+            raw = raw.replace(chunk, " ")
+    yield from _decoded(raw)
+    if path.suffix.lower() in (".ipynb", ".json"):
         try:
-            texts.append("\n".join(_strings(json.loads(raw))))
-        except json.JSONDecodeError:
-            pass
-    return texts
+            document = json.loads(raw)
+        except (json.JSONDecodeError, RecursionError):
+            return
+        yield from _decoded("\n".join(_json_strings(document)))
 
 
-def _strings(node: Any) -> Iterable[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield str(key)
-            yield from _strings(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _strings(value)
+class _Index:
+    """Terms by their first token, so one pass over a file's tokens finds every term."""
 
+    def __init__(self, terms: Iterable[_Term]) -> None:
+        self.by_first: dict[str, list[_Term]] = {}
+        for term in terms:
+            self.by_first.setdefault(term.tokens[0], []).append(term)
 
-def leak_terms(originals: Iterable[str]) -> set[str]:
-    """What the leak check looks for: each original, plus the local part of each e-mail/UPN.
-
-    A report that says ``sa-liam.novak`` has leaked ``sa-liam.novak@contoso.com`` as surely as
-    the whole address, so the part before ``@`` is scanned for too (a guest's ``#ext#`` form
-    also gives the part before its ``_``-encoded home domain). Terms shorter than
-    ``_MIN_SCAN_LENGTH`` are dropped: they occur by chance in unrelated text.
-    """
-    terms: set[str] = set()
-    for original in originals:
-        text = (original or "").strip().lower()
-        if not text:
-            continue
-        terms.add(text)
-        if "@" in text:
-            local = text.rsplit("@", 1)[0]
-            terms.add(local)
-            if local.endswith("#ext#") and "_" in local:
-                terms.add(local.rsplit("_", 1)[0])
-    return {t for t in terms if len(t) >= _MIN_SCAN_LENGTH}
+    def scan(self, tokens: list[str]) -> set[_Term]:
+        found: set[_Term] = set()
+        for at, token in enumerate(tokens):
+            for term in self.by_first.get(token, ()):
+                if tuple(tokens[at : at + len(term.tokens)]) == term.tokens:
+                    found.add(term)
+        return found
 
 
 def find_leaks(paths: Iterable[Path], originals: Iterable[str], *, ignore: Iterable[str] = ()) -> list[LeakHit]:
-    """Every (file, term) pair where an original identifier or part of one occurs in a file's text.
+    """Every (file, original, form) where an original identifier can be read in a file.
 
-    Terms come from :func:`leak_terms` (originals, UPN local parts). Identifier-shaped terms
-    (e-mail/UPN, IPv4/IPv6, GUID) are matched as whole tokens; others (local parts, display
-    names) as case-insensitive words. ``ignore`` removes known-static chunks (the embedded
-    plotly.js) before scanning.
+    ``ignore`` removes known-static chunks (the embedded plotly.js) before scanning.
     """
-    wanted = leak_terms(originals)
-    if not wanted:
+    index = _Index(t for o in set(originals) for t in _terms_for(o))
+    if not index.by_first:
         return []
-    shaped = {o for o in wanted if any(p.fullmatch(o) for p in _TOKEN_PATTERNS)}
-    # Word-like terms (local parts, display names) are indexed by their first word: one pass
-    # over the words of a file instead of a regex alternation of thousands of names.
-    by_first: dict[str, list[str]] = {}
-    odd: list[str] = []
-    for term in sorted(wanted - shaped, key=len, reverse=True):
-        first = _WORD.match(term)
-        if first:
-            by_first.setdefault(first.group(0), []).append(term)
-        else:
-            odd.append(term)
-    fallback = (
-        re.compile(r"(?<![\w.+-])(?:" + "|".join(map(re.escape, odd)) + r")(?![\w-])", re.IGNORECASE) if odd else None
-    )
     ignore = tuple(ignore)
     hits: list[LeakHit] = []
     for path in paths:
-        found: set[str] = set()
-        for text in _texts(path, ignore):
-            for pattern in _TOKEN_PATTERNS:
-                for match in pattern.finditer(text):
-                    token = match.group(0).lower()
-                    if token in shaped:
-                        found.add(token)
-                    elif "@" in token:
-                        # "x.alice@contoso.com" must not hide "alice@contoso.com": check suffixes.
-                        for i, ch in enumerate(token):
-                            if ch in "._%+'#-" and token[i + 1 :] in shaped:
-                                found.add(token[i + 1 :])
-            if by_first:
-                found.update(_word_terms(text.lower(), by_first))
-            if fallback is not None:
-                found.update(m.group(0).lower() for m in fallback.finditer(text))
-        # A local part found only because its whole address is there is the same leak, once.
-        found = {t for t in found if not any(o != t and o.startswith(t) and o[len(t)] in "@_" for o in found)}
-        hits.extend(LeakHit(path, o) for o in sorted(found))
-    return hits
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _word_terms(lowered: str, by_first: Mapping[str, list[str]]) -> set[str]:
-    """Terms of ``by_first`` occurring in ``lowered`` as whole words (not inside a longer name)."""
-    found: set[str] = set()
-    for match in _WORD.finditer(lowered):
-        candidates = by_first.get(match.group(0))
-        if not candidates:
-            continue
-        at = match.start()
-        if at and (lowered[at - 1].isalnum() or lowered[at - 1] in "_.+-"):
-            continue
-        for term in candidates:
-            end = at + len(term)
-            if lowered.startswith(term, at) and not (
-                end < len(lowered) and (lowered[end].isalnum() or lowered[end] in "_-")
-            ):
-                found.add(term)
-    return found
+        found: set[_Term] = set()
+        for reading in _readings(path, ignore):
+            folded = _fold(reading)
+            found |= index.scan(_TOKEN.findall(folded))
+            plain = _strip_accents(folded)
+            if plain != folded:
+                found |= index.scan(_TOKEN.findall(plain))
+        hits.extend(LeakHit(path, t.original, t.form) for t in found)
+    return sorted(set(hits), key=lambda h: (str(h.path), h.original, h.form))
 
 
 def check_folder(root: Path, originals: Iterable[str], *, ignore: Iterable[str] = ()) -> list[LeakHit]:
@@ -168,8 +196,8 @@ def check_folder(root: Path, originals: Iterable[str], *, ignore: Iterable[str] 
 
 
 def raise_on_leaks(hits: list[LeakHit], where: Path) -> None:
-    """Raise LeakError naming the files (never the identifiers) when there is any hit."""
+    """Raise LeakError naming the files and forms (never the identifiers) when there is any hit."""
     if hits:
         files = sorted({str(h.path) for h in hits})
         log.error("leak check: %d original identifier(s) in %d file(s)", len(hits), len(files))
-        raise LeakError(str(where), [f"{h.path.name}" for h in hits])
+        raise LeakError(str(where), sorted({f"{h.path.name} ({h.form})" for h in hits}))

@@ -29,21 +29,40 @@ ANALYSIS_ROLES: Mapping[str, str] = {
     "ip": "ip",
     "display_name": "name",
 }
-#: Free-text columns that may quote an identity: originals are replaced by their pseudonyms.
-ANALYSIS_TEXT_COLUMNS = ("reasons", "remediation", "automation_reasons", "evidence", "note")
+
+
+def text_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns that can hold text from the logs: every column that is not numeric, boolean or a date.
+
+    Any of them may carry an identity (an operation name, a resource id, a user agent can all be
+    chosen by the tenant), so a pseudonymised run scrubs them all.
+    """
+    return [
+        str(c)
+        for c in frame.columns
+        if not (
+            pd.api.types.is_numeric_dtype(frame[c])
+            or pd.api.types.is_bool_dtype(frame[c])
+            or pd.api.types.is_datetime64_any_dtype(frame[c])
+            or isinstance(frame[c].dtype, pd.DatetimeTZDtype)
+        )
+    ]
 
 
 def protect_frame(
     pseudonymizer: Pseudonymizer | None,
     frame: pd.DataFrame,
     roles: Mapping[str, str] | None = None,
-    text_columns: Iterable[str] = ANALYSIS_TEXT_COLUMNS,
+    scrub: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """``frame`` with identities pseudonymised (unchanged without a pseudonymiser)."""
+    """``frame`` with identities pseudonymised and scrubbed from every text column (unchanged without one).
+
+    ``scrub`` narrows the columns whose free text is scrubbed (default: every text column).
+    """
     if pseudonymizer is None:
         return frame
     merged = ANALYSIS_ROLES if roles is None else {**ANALYSIS_ROLES, **roles}
-    return pseudonymizer.frame(frame, merged, text_columns)
+    return pseudonymizer.frame(frame, merged, text_columns(frame) if scrub is None else scrub)
 
 
 def protect_analysis(
@@ -60,6 +79,10 @@ def protect_analysis(
     out = copy.copy(analysis)
     for upn in [*analysis.breakglass, *breakglass]:
         pseudonymizer.pseudonym(upn, "user")
+    # Everyone the analysis saw first, so free text in any frame is scrubbed of all of them.
+    for column, kind in (("identity", "user"), ("user_id", "id"), ("display_name", "name")):
+        if column in analysis.identities.columns:
+            pseudonymizer.series(analysis.identities[column], kind)
     out.frames = {
         name: protect_frame(pseudonymizer, frame, dict(catalog[name].pii) if name in catalog else {})
         for name, frame in analysis.frames.items()

@@ -10,8 +10,10 @@ hashes can), and with one key per run pseudonyms cannot be linked across reports
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import hmac
+import html
 import json
 import logging
 import os
@@ -20,15 +22,14 @@ import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
 
 from kitlib.environment import PSEUDONYM_KEY_ENV, PSEUDONYM_KEY_ORIGIN_ENV, PSEUDONYM_LEDGER_ENV
 from kitlib.errors import UsageError
-
-log = logging.getLogger(__name__)
-
+from kitlib.safe_csv import safe_frame
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,7 @@ class Pseudonymizer:
         # normalised original -> (kind, pseudonym); plus raw spellings seen, for the leak check.
         self._seen: dict[str, tuple[str, str]] = {}
         self._spellings: set[str] = set()
-        self._scrubber: re.Pattern[str] | None = None
-        self._by_lower: dict[str, str] = {}
+        self._scrubber: dict[str, list[tuple[tuple[str, ...], str]]] | None = None
         self._dirty = False
 
     @classmethod
@@ -154,22 +154,62 @@ class Pseudonymizer:
             if column in out.columns:
                 out[column] = self.series(out[column], kind)
         for column in text_columns:
-            if column in out.columns:
-                out[column] = out[column].map(lambda v: self.scrub_text(v) if isinstance(v, str) else v)
+            if column in out.columns and column not in roles:
+                cache: dict[Any, Any] = {}
+
+                def scrub(value: Any, cache: dict[Any, Any] = cache) -> Any:
+                    if not isinstance(value, (str, list, tuple, np.ndarray)):
+                        return value
+                    key = _key(value)
+                    if key not in cache:
+                        cache[key] = self.scrub_value(value)
+                    return cache[key]
+
+                out[column] = out[column].map(scrub)
         self._flush()
         return out
 
     def scrub_text(self, text: str) -> str:
-        """``text`` with every original seen so far replaced by its pseudonym (free text, reasons)."""
+        """``text`` with every identity seen so far replaced by its pseudonym, in any spelling.
+
+        Errs towards over-redacting: an identity is found as whole tokens whatever separates
+        them (``run-by-sven.martin``, ``svc_sven.martin_adm``, ``ip-192-0-2-59``), by its UPN's
+        local part alone, a display name in either order, and behind URL or HTML escapes (the
+        text is then shown decoded). The leak check looks again, independently, before publishing.
+        """
         if not self._seen or not text:
             return text
+        index = self._index()
+        scrubbed = _replace_tokens(text, index)
+        if scrubbed != text or ("%" not in text and "&" not in text):
+            return scrubbed
+        decoded = text
+        for _ in range(3):
+            decoded = unquote(html.unescape(decoded))
+        cleaned = _replace_tokens(decoded, index)
+        return cleaned if cleaned != decoded else text
+
+    def scrub_value(self, value: Any) -> Any:
+        """:meth:`scrub_text` over a string, or over the strings of a list; other values unchanged."""
+        if isinstance(value, str):
+            return self.scrub_text(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.scrub_value(v) for v in value)
+        if isinstance(value, np.ndarray):
+            return [self.scrub_value(v) for v in value.tolist()]
+        return value
+
+    def _index(self) -> dict[str, list[tuple[tuple[str, ...], str]]]:
+        """Token sequences of every identity seen, by first token, longest first."""
         if self._scrubber is None:
-            self._by_lower = {o.lower(): p for o, (_, p) in self._seen.items()}
-            originals = sorted(self._by_lower, key=len, reverse=True)
-            self._scrubber = re.compile(
-                r"(?<![\w.+-])(?:" + "|".join(map(re.escape, originals)) + r")(?![\w-])", re.IGNORECASE
-            )
-        return self._scrubber.sub(lambda m: self._by_lower.get(m.group(0).lower(), m.group(0)), text)
+            by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+            for original, (kind, pseudonym) in self._seen.items():
+                for tokens in spellings(original, kind):
+                    by_first.setdefault(tokens[0], []).append((tokens, pseudonym))
+            for entries in by_first.values():
+                entries.sort(key=lambda e: -len(e[0]))
+            self._scrubber = by_first
+        return self._scrubber
 
     # -- what was replaced ---------------------------------------------------------------
 
@@ -203,6 +243,57 @@ class Pseudonymizer:
         self._dirty = False
 
 
+_TOKEN = re.compile(r"[^\W_]+")
+#: A one-token spelling shorter than this (a local part ``jo``) would redact unrelated words.
+MIN_TOKEN_SPELLING = 2
+
+
+def spellings(original: str, kind: str) -> list[tuple[str, ...]]:
+    """The token sequences an identity can be written as in free text (lower case).
+
+    A user by its UPN, the UPN's local part and, for a guest (``x_home.example#EXT#@...``), its
+    home address and name; a display name in either order; an IP, id or host by its parts, an
+    id also without its dashes.
+    """
+    text = original.strip().casefold()
+    forms = [tuple(_TOKEN.findall(text))]
+    if kind == "user" and "@" in text:
+        local = text.rsplit("@", 1)[0]
+        forms.append(tuple(_TOKEN.findall(local)))
+        if local.endswith("#ext#") and "_" in local:
+            user, _, home = local[: -len("#ext#")].rpartition("_")
+            forms += [tuple(_TOKEN.findall(f"{user}@{home}")), tuple(_TOKEN.findall(user))]
+    elif kind == "name" and len(forms[0]) >= 2:
+        forms += [tuple(reversed(forms[0])), (forms[0][-1], *forms[0][:-1])]
+    elif kind == "id" and len(forms[0]) > 1:
+        forms.append(("".join(forms[0]),))
+    unique = dict.fromkeys(f for f in forms if f and (len(f) > 1 or len(f[0]) >= MIN_TOKEN_SPELLING))
+    return list(unique)
+
+
+def _replace_tokens(text: str, index: Mapping[str, list[tuple[tuple[str, ...], str]]]) -> str:
+    """``text`` with every indexed token sequence replaced (from its first to its last character)."""
+    matches = list(_TOKEN.finditer(text))
+    if not matches:
+        return text
+    tokens = [m.group(0).casefold() for m in matches]
+    out: list[str] = []
+    cursor = 0
+    i = 0
+    while i < len(tokens):
+        for sequence, pseudonym in index.get(tokens[i], ()):
+            if tuple(tokens[i : i + len(sequence)]) == sequence:
+                out.append(text[cursor : matches[i].start()])
+                out.append(pseudonym)
+                cursor = matches[i + len(sequence) - 1].end()
+                i += len(sequence)
+                break
+        else:
+            i += 1
+    out.append(text[cursor:])
+    return "".join(out)
+
+
 def _key(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         value = value.tolist()
@@ -231,5 +322,5 @@ def write_mapping(mapping: pd.DataFrame, path: Path, *, forbidden: Path | None =
     target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        mapping.to_csv(handle, index=False)
+        safe_frame(mapping).to_csv(handle, index=False, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
     return target

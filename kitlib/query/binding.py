@@ -40,7 +40,10 @@ def parse_timespan(text: str) -> dt.timedelta:
     match = _TIMESPAN_RE.match(text)
     if not match:
         raise BindError(f"{text!r} is not a timespan; use a number and a unit, e.g. 30d, 12h, 90m")
-    return float(match.group(1)) * _TIMESPAN_UNITS[match.group(2)]
+    try:
+        return float(match.group(1)) * _TIMESPAN_UNITS[match.group(2)]
+    except OverflowError:
+        raise BindError(f"{text!r} is too long a timespan") from None
 
 
 def parse_datetime(text: str) -> dt.datetime:

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from kitlib.domain.versions import is_version, parse_version
+from kitlib.render.html import visible_controls
 from kitlib.render.labels import VALUE_LABELS, VERSION_OK_LABELS, label, tool_label, version_label
 
 MFA_COLOR = "#1a7f37"
@@ -54,7 +55,7 @@ _TEMPLATE = "plotly_white"
 
 def safe_text(value: Any) -> str:
     """A label plotly.js shows literally: HTML-special characters as entities."""
-    return html.escape("" if value is None else str(value), quote=False)
+    return html.escape(visible_controls("" if value is None else str(value)), quote=False)
 
 
 def _safe_series(series: pd.Series) -> pd.Series:

@@ -19,12 +19,23 @@ from kitlib.analysis.model import split_items
 from kitlib.errors import UsageError
 from kitlib.render.labels import cell_text, column_label, readable
 
+#: Characters that reorder text when displayed (bidi overrides, embeddings, isolates, marks): a
+#: log string carrying one can show ``exe.pdf`` for ``fdp.exe``. They are shown as ``[U+202E]``.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def visible_controls(text: str) -> str:
+    """``text`` with every bidi control written as ``[U+XXXX]``, so it cannot reorder what is shown."""
+    if not any(ch in BIDI_CONTROLS for ch in text):
+        return text
+    return "".join(f"[U+{ord(ch):04X}]" if ch in BIDI_CONTROLS else ch for ch in text)
+
 
 def esc(value: Any) -> str:
     """HTML-escaped text of any value (quotes too): the only way data reaches report HTML."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return html.escape(str(value), quote=True)
+    return html.escape(visible_controls(str(value)), quote=True)
 
 
 @dataclass

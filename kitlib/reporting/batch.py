@@ -35,9 +35,11 @@ from kitlib.analysis.model import Analysis
 from kitlib.backends.connect import connect, resolve_workspace, workspace_label
 from kitlib.environment import (
     ANALYSIS_CACHE_ENV,
+    HISTORY_ENV,
     PSEUDONYM_KEY_ENV,
     PSEUDONYM_KEY_ORIGIN_ENV,
     RUNNER_ONLY,
+    WORKSPACE_ENV,
 )
 from kitlib.errors import UsageError
 from kitlib.privacy.leakcheck import check_folder
@@ -152,8 +154,18 @@ def render_report(
             extra["identity"] = pseudonymizer.pseudonym(extra["identity"], "user")
     # Parameters land in executed notebooks and the manifest: pseudonymise identities in them.
     shown_breakglass = [pseudonymizer.pseudonym(b, "user") for b in breakglass] if pseudonymizer else list(breakglass)
+    # A pseudonymised run keeps absolute paths (which name users and hosts) out of the executed
+    # notebooks and the manifest: the kernels get the workspace and history folders from the
+    # environment, and the parameters say only "" (meaning: from the environment).
+    hide_paths = pseudonymize
+    if hide_paths:
+        env[WORKSPACE_ENV] = spec
+        if history_dir is not None:
+            env[HISTORY_ENV] = str(history_dir)
+        else:
+            drop.append(HISTORY_ENV)
     shared: dict[str, Any] = {
-        "workspace": spec,
+        "workspace": "" if hide_paths else spec,
         "now": when.isoformat().replace("+00:00", "Z"),
         "lookback": format_timespan(lookback),
         "breakglass": shown_breakglass,
@@ -164,7 +176,7 @@ def render_report(
         params = dict(shared)
         params.update({k: v for k, v in extra.items() if k in declared[src]})
         if "history" in declared[src]:
-            params["history"] = str(history_dir) if history_dir is not None else ""
+            params["history"] = str(history_dir) if history_dir is not None and not hide_paths else ""
         runs.append(NotebookRun(name=src.stem, source=src.name, parameters=params))
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +187,7 @@ def render_report(
         notebooks=runs,
         started_at=generated_at.isoformat(),
         duration_seconds=0.0,
-        parameters={k: v for k, v in shared.items()} | {"extra": extra},
+        parameters=shared | {"workspace": workspace_label(spec) if hide_paths else spec, "extra": extra},
     )
     cache_dir = Path(tempfile.mkdtemp(prefix="kitlib-analysis-"))
     try:

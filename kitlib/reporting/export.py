@@ -17,6 +17,7 @@ A notebook with an error output is never exported.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -33,7 +34,7 @@ from nbconvert.preprocessors import Preprocessor
 from plotly.offline import get_plotlyjs
 from traitlets.config import Config
 
-from kitlib.errors import NotebookError
+from kitlib.errors import NotebookError, UsageError
 from kitlib.render.glue import GLUE_PREFIX, LIVE_ONLY, RUN_GLUE, read_glued
 from kitlib.render.html import esc
 from kitlib.resources import templates_dir
@@ -242,6 +243,23 @@ def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
     return fallback
 
 
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """An executed notebook from ``path``, or a UsageError saying why the file is not one."""
+    try:
+        nb: nbformat.NotebookNode = nbformat.read(str(path), as_version=4)
+        nbformat.validate(nb)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read it ({type(exc).__name__})") from None
+    except (nbformat.reader.NotJSONError, json.JSONDecodeError):
+        raise UsageError(f"{path}: not a notebook (the file is not JSON)") from None
+    except (nbformat.ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0][:200]
+        raise UsageError(f"{path}: not a Jupyter notebook ({reason})") from None
+    return nb
+
+
 def export_html(
     notebook: nbformat.NotebookNode | Path,
     out: Path,
@@ -255,7 +273,7 @@ def export_html(
         nb = nbformat.from_dict(notebook)
         name = out.stem
     else:
-        nb = nbformat.read(str(notebook), as_version=4)
+        nb = read_notebook(Path(notebook))
         name = Path(notebook).stem
     glued = read_glued(nb)
     heading = title or notebook_title(nb, name.replace("_", " ").capitalize())

@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from kitlib.render.html import visible_controls
 from kitlib.reporting.export import status_sentence
 from kitlib.reporting.outcome import ReportRun
 from kitlib.resources import templates_dir
@@ -34,6 +35,7 @@ def _template() -> jinja2.Template:
         autoescape=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
+        finalize=lambda value: visible_controls(value) if isinstance(value, str) else value,
     )
     return environment.get_template("index.html.j2")
 

@@ -114,8 +114,10 @@ def open_token_cache(setting: str) -> Any:
     location = cache_location(setting)
     if location is None:
         return msal.TokenCache()
-
-    location.parent.mkdir(parents=True, exist_ok=True)
+    # A folder the kit creates is private; a folder the user named (perhaps shared, mode 1777) keeps
+    # its mode: only the cache file itself is restricted.
+    if not location.parent.exists():
+        location.parent.mkdir(mode=0o700, parents=True)
     try:
         persistence = build_encrypted_persistence(str(location))
     except Exception as exc:
@@ -125,10 +127,12 @@ def open_token_cache(setting: str) -> Any:
             type(exc).__name__,
             location,
         )
-        _restrict(location.parent, 0o700)
+        if location.parent == default_cache_path().parent:
+            _restrict(location.parent, 0o700)
+        if not location.exists():
+            os.close(os.open(location, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        _restrict(location, 0o600)
         persistence = FilePersistence(str(location))
-        if location.exists():
-            _restrict(location, 0o600)
     return PersistedTokenCache(persistence)
 
 

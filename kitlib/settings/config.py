@@ -265,8 +265,13 @@ def _workspace(source: Path, where: str, name: str, raw: Mapping[str, Any]) -> W
 
     def env_name(key: str) -> str | None:
         value = text(key)
-        if value is not None and not _ENV_NAME.match(value):
-            raise ConfigError(f"{source}: {where}: {key} must name an environment variable, got {value!r}")
+        if value is not None and (not _ENV_NAME.match(value) or looks_like_secret(value)):
+            # Never echo it: a value that is not a variable name is often the secret itself.
+            raise ConfigError(
+                f"{source}: {where}: {key} must name an environment variable (letters, digits and _), and the "
+                f"{len(value)}-character value given does not look like one; if you pasted the secret itself, "
+                f"remove it from the file, rotate it, and put it in an environment variable named here instead"
+            )
         return value
 
     kind = choice("kind", WORKSPACE_KINDS, "log_analytics") if "kind" in raw else None
@@ -376,7 +381,24 @@ def _location(source: Path, where: str, kind: str, text: Any) -> tuple[str, str]
     return checked, database
 
 
+def looks_like_secret(value: str) -> bool:
+    """A long random-looking string (mixed case and digits) is a secret, not a variable name."""
+    kinds = sum(any(test(ch) for ch in value) for test in (str.islower, str.isupper, str.isdigit))
+    return len(value) >= 20 and kinds == 3
+
+
+def _refuse_credentials(source: Path, where: str, key: str, url: str) -> None:
+    """A URL that carries a user, password or query string (a SAS token) is refused without being echoed."""
+    parsed = urlparse(url)
+    if parsed.username or parsed.password or parsed.query or parsed.fragment:
+        raise ConfigError(
+            f"{source}: {where}: {key} must be a plain service address without credentials or a query string "
+            f"(not shown here); the kit signs in with the auth setting, never with a secret in the URL"
+        )
+
+
 def _service_url(source: Path, where: str, url: str) -> str:
+    _refuse_credentials(source, where, "url", url)
     parsed = urlparse(url)
     if parsed.scheme not in ("https", "http") or not parsed.hostname:
         raise ConfigError(f"{source}: {where}: {url!r} is not an http(s) URL")
@@ -388,6 +410,7 @@ def _service_url(source: Path, where: str, url: str) -> str:
 def _https_url(source: Path, where: str, key: str, url: str | None) -> str | None:
     if url is None:
         return None
+    _refuse_credentials(source, where, key, url)
     parsed = urlparse(url)
     if parsed.scheme != "https" or not parsed.hostname:
         raise ConfigError(f"{source}: {where}: {key} must be an https URL, got {url!r}")
