@@ -62,8 +62,11 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py
 
+# JupyterLab on the notebooks with the kit's kernel and the demo tenant as the default workspace.
+# As root (containers) Jupyter refuses to start without --allow-root; LAB_ARGS adds more options.
+LAB_ARGS ?=
 lab: $(STAMP) demo
-	KITLIB_WORKSPACE=$(abspath $(DEMO)) $(BIN)/jupyter lab notebooks/
+	KITLIB_WORKSPACE=$(abspath $(DEMO)) $(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 clean:
 	rm -rf build

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import nbformat
 import pandas as pd
 import pytest
+from chromium import find_chromium
 
 from kitlib.analysis.impact import analyze
 from kitlib.backends.local import LocalBackend
@@ -257,11 +257,7 @@ def test_each_report_is_offline_with_figures_hidden_code_and_a_header(default_ru
 
 
 def test_report_draws_its_figures_in_a_real_browser_without_network(default_run: ReportRun) -> None:
-    browser = next(
-        (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None
-    )
-    if browser is None:
-        pytest.skip("no Chromium on this machine: the offline rendering check did not run (apt install chromium)")
+    browser = find_chromium()
     page = (default_run.out / "readiness_overview.html").as_uri()
     offline = [
         "--headless",
