@@ -130,6 +130,9 @@ class Chromium:
 
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            details = result["exceptionDetails"]
+            raise RuntimeError(f"the page could not evaluate {expression!r}: {details.get('exception', details)}")
         return result.get("result", {}).get("value")
 
     def wait_for(self, expression: str, *, timeout: float = 90) -> Any:

@@ -52,6 +52,12 @@ class HTML:
         return self.text or "<HTML>"
 
 
+#: Rows a searchable table shows at a time.
+PAGE_SIZE = 25
+#: How many identities an identities table carries (paged and searchable); the CSV has them all.
+IDENTITY_TABLE_ROWS = 1000
+
+
 def table(
     frame: pd.DataFrame,
     *,
@@ -62,15 +68,21 @@ def table(
     raw_html: Mapping[str, Sequence[str]] | None = None,
     more: str = "",
     total: int | None = None,
+    searchable: bool | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> HTML:
     """An escaped HTML table of ``frame`` (first ``max_rows`` rows, with a note on what was cut).
 
     ``raw_html`` gives, per column, markup this module already built and escaped (one string per
-    shown row); ``more`` replaces the default note on cut rows.
+    shown row); ``more`` replaces the default note on cut rows. A ``searchable`` table (by
+    default one longer than a page) gets a search box, a column filter and pages of
+    ``page_size`` rows in the offline report (``kit.js``); without scripts it shows every row.
     """
     shown = frame.head(max_rows)
     raw = {k: list(v) for k, v in (raw_html or {}).items()}
     classes = "kit-table kit-sortable" if sortable else "kit-table"
+    if searchable if searchable is not None else len(shown) > page_size:
+        classes += " kit-searchable"
     head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
     numeric = {c for c in shown.columns if pd.api.types.is_numeric_dtype(shown[c])} | set(numeric_sort)
     # Long free text (reasons, remediation) gets a readable minimum width instead of a sliver.
@@ -97,7 +109,8 @@ def table(
     else:
         body = "".join(rows)
     markup = (
-        f'<div class="kit-table-wrap"><table class="{classes}">{cap}<thead><tr>{head}</tr></thead>'
+        f'<div class="kit-table-wrap"><table class="{classes}" data-page-size="{int(page_size)}">{cap}'
+        f"<thead><tr>{head}</tr></thead>"
         f"<tbody>{body}</tbody></table></div>{more_html}"
     )
     return HTML(markup, frame.head(max_rows).to_string(index=False) if len(frame.columns) else "(empty)")
@@ -162,7 +175,7 @@ def identity_table(
     *,
     caption: str,
     columns: Sequence[str] = IDENTITY_TABLE_COLUMNS,
-    max_rows: int = 50,
+    max_rows: int = IDENTITY_TABLE_ROWS,
     full_list: str = "identities.csv",
     expandable: Sequence[str] = ("reasons", "remediation", "automation_reasons", "tool_versions"),
     rank: bool = True,
