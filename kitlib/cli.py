@@ -272,6 +272,11 @@ def analyze_command(
 )
 @click.option("--no-history", is_flag=True, help="Neither read nor write trend snapshots.")
 @click.option(
+    "--owners",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV scope,owner,contact: route each finding to the owners of what it wrote to (default: per subscription).",
+)
+@click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -292,6 +297,7 @@ def report_command(
     jobs: int | None,
     history: Path | None,
     no_history: bool,
+    owners: Path | None,
     config_path: Path | None,
     progress: bool,
 ) -> None:
@@ -316,12 +322,20 @@ def report_command(
         reidentify_map=reidentify_map,
         history=history,
         keep_history=not no_history,
+        owners=owners,
     )
     for warning in run.warnings:
         click.echo(f"warning: {warning}", err=True)
     for failed in run.failed:
         click.echo(f"error: notebook {failed.name} {failed.status}: {failed.error or ''}".rstrip(), err=True)
     if run.ok:
+        if run.worklists:
+            lists = run.worklists
+            unit = "subscriptions" if lists.get("per_subscription") else "owners"
+            click.echo(
+                f"worklists: {lists['identities']} identities with a finding for {lists['owners']} {unit}, "
+                f"{lists['unassigned']} unassigned (worklists.xlsx, summary.md)"
+            )
         click.echo(f"report: {run.index.resolve()}")
     else:
         click.echo(f"report not published in full; see {run.manifest}", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,11 @@ def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo-tenant")
     generate(out, users=300, days=30, seed=7, now=NOW)
     return out
+
+
+def readable_text(path: Path) -> str:
+    """A run folder file's text, as a person could read it; for the workbook, the XML inside it."""
+    if path.suffix == ".xlsx":
+        with zipfile.ZipFile(path) as archive:
+            return "\n".join(archive.read(n).decode("utf-8") for n in archive.namelist() if n.endswith(".xml"))
+    return path.read_text(encoding="utf-8", errors="replace")

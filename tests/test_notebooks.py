@@ -18,6 +18,7 @@ import nbformat
 import pandas as pd
 import pytest
 from chromium import find_chromium
+from conftest import readable_text
 
 from kitlib.analysis.impact import analyze
 from kitlib.backends.local import LocalBackend
@@ -142,7 +143,9 @@ def test_lab_renders_the_figures_the_notebooks_emit(default_run: ReportRun) -> N
 def test_default_run_succeeds_for_every_notebook_and_writes_the_run_folder(default_run: ReportRun) -> None:
     assert default_run.exit_code == 0, [(r.name, r.error) for r in default_run.failed]
     assert [r.name for r in default_run.notebooks] == list(NOTEBOOKS)
-    assert default_run.exports == ["identities.csv", "tools.csv"]
+    assert default_run.exports[:2] == ["identities.csv", "tools.csv"]
+    assert {"worklists.xlsx", "summary.md"} <= set(default_run.exports)
+    assert all((default_run.out / name).is_file() for name in default_run.exports)
     index = default_run.index.read_text(encoding="utf-8")
     for name in NOTEBOOKS:
         assert f'href="{name}.html"' in index
@@ -290,7 +293,7 @@ def test_pseudonymised_run_succeeds_and_leaks_no_demo_identity(
     assert run.leak_hits == 0
     originals = {i["identity"] for i in truth["identities"]} | {i["user_id"] for i in truth["identities"]}
     for path in (p for p in run.out.rglob("*") if p.is_file()):
-        text = path.read_text(encoding="utf-8", errors="replace").lower()
+        text = readable_text(path).lower()
         leaked = [o for o in originals if o.lower() in text]
         assert not leaked, f"{path.name} contains {len(leaked)} original identifiers"
     assert "key from KITLIB_PSEUDONYM_KEY" in (run.out / "readiness_overview.html").read_text(encoding="utf-8")
@@ -370,7 +373,12 @@ def test_reidentification_map_is_written_only_where_asked(shared_run: dict[str, 
     run: ReportRun = shared_run["run"]
     mapping = pd.read_csv(shared_run["private"])
     assert shared_run["chosen"] in set(mapping["original"])
-    assert not [p for p in run.out.rglob("*.csv") if p.name not in ("identities.csv", "tools.csv")]
+    assert not list(run.out.rglob("map.csv"))
+    assert not [
+        p
+        for p in run.out.rglob("*.csv")
+        if p.name not in ("identities.csv", "tools.csv") and p.parent.name != "worklists"
+    ]
 
 
 # -- an empty window: every page says so instead of failing -------------------------------------

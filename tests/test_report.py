@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+from conftest import readable_text
 
 from kitlib.analysis.history import changes, history_frame, load_history, snapshot, write_snapshot
 from kitlib.environment import PSEUDONYM_KEY_ENV
@@ -218,7 +219,7 @@ def test_pseudonymised_run_publishes_no_original_identity(
         progress=False,
     )
     assert run.exit_code == 0 and run.leak_hits == 0
-    everything = "\n".join(p.read_text(encoding="utf-8") for p in run.out.rglob("*") if p.is_file())
+    everything = "\n".join(readable_text(p) for p in run.out.rglob("*") if p.is_file())
     for person in PEOPLE[:3]:
         assert person not in everything
     ours = everything.replace(plotly_js(), "").lower()  # plotly.js has colour names like "aliceblue"

@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import unicodedata
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,8 +137,24 @@ def _json_strings(node: Any) -> Iterator[str]:
             yield from _json_strings(value)
 
 
+def _contents(path: Path) -> Iterator[tuple[str, bytes]]:
+    """A file's bytes, or for a zip container (``.xlsx``) the bytes of each member it holds."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                if not member.is_dir():
+                    yield member.filename, archive.read(member)
+    else:
+        yield path.name, path.read_bytes()
+
+
 def _readings(path: Path, ignore: Iterable[str]) -> Iterator[str]:
-    raw = path.read_bytes().decode("utf-8", errors="replace")
+    for name, data in _contents(path):
+        yield from _member_readings(Path(name), data, ignore)
+
+
+def _member_readings(path: Path, data: bytes, ignore: Iterable[str]) -> Iterator[str]:
+    raw = data.decode("utf-8", errors="replace")
     for chunk in ignore:
         if chunk:
             raw = raw.replace(chunk, " ")

@@ -27,11 +27,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from kitlib.analysis.cache import analysis_key, write_cached_analysis
 from kitlib.analysis.exports import write_exports
+from kitlib.analysis.findings import next_steps
 from kitlib.analysis.history import snapshot, write_snapshot
 from kitlib.analysis.impact import analyze
 from kitlib.analysis.model import Analysis
+from kitlib.analysis.routing import UNASSIGNED, Owner, read_owners, route
 from kitlib.backends.connect import connect, resolve_workspace, workspace_label
 from kitlib.environment import (
     ANALYSIS_CACHE_ENV,
@@ -43,18 +47,23 @@ from kitlib.environment import (
 )
 from kitlib.errors import UsageError
 from kitlib.privacy.leakcheck import check_folder
-from kitlib.privacy.protect import protect_analysis
+from kitlib.privacy.protect import protect_analysis, protect_frame
 from kitlib.privacy.pseudonyms import Pseudonymizer, new_key_text, read_ledger, write_mapping
+from kitlib.query.catalog import get_query
 from kitlib.reporting.execute import default_jobs, run_notebooks
 from kitlib.reporting.export import plotly_js
 from kitlib.reporting.index import write_index
 from kitlib.reporting.outcome import NotebookRun, ReportRun
 from kitlib.reporting.params import available_notebooks, resolve_notebook, validate_parameters
 from kitlib.reporting.publish import publish, publish_refusal, write_manifest
+from kitlib.reporting.worklists import Worklists, write_worklists
 from kitlib.resources import notebooks_dir
 from kitlib.timeparse import format_timespan, parse_lookback, parse_now
 
 log = logging.getLogger(__name__)
+
+#: The query that says which resources each identity wrote to (uncapped): what routes it to owners.
+WRITE_RESOURCES = "arm_write_resources"
 
 
 log = logging.getLogger(__name__)
@@ -94,6 +103,7 @@ def render_report(
     history: Path | None = None,
     keep_history: bool = True,
     timeout: float | None = 1800,
+    owners: Path | None = None,
 ) -> ReportRun:
     """Run the notebooks on ``workspace`` and publish the run folder ``out``.
 
@@ -102,7 +112,9 @@ def render_report(
     ``reidentify_map`` (pseudonymised runs only) is where the pseudonym -> identity table is
     written; it must lie outside ``out``. ``history`` (default ``<out>/../history``) keeps one
     small snapshot per run for the trend; it holds original identities, so it must lie outside
-    ``out`` too. ``keep_history=False`` neither reads nor writes it.
+    ``out`` too. ``keep_history=False`` neither reads nor writes it. ``owners`` is an owners file
+    (``scope,owner,contact``): findings are routed to the teams owning what each identity wrote to,
+    as worklists (without it, one list per subscription).
     """
     began = time.perf_counter()
     generated_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -127,6 +139,7 @@ def render_report(
     if Path(spec).expanduser().is_dir():
         spec = str(Path(spec).expanduser().resolve())
     extra = dict(parameters or {})
+    owner_table = read_owners(owners) if owners is not None else None
     sources = [resolve_notebook(n) for n in notebooks] if notebooks else available_notebooks()
     if not sources:
         raise UsageError(f"no notebooks found in {notebooks_dir()}")
@@ -194,6 +207,19 @@ def render_report(
         analysis = _analyze_once(spec, when, lookback, breakglass, shown_breakglass, cache_dir, env)
         protected = protect_analysis(pseudonymizer, analysis, source=workspace_label(spec))
         report.exports = sorted(path.name for path in write_exports(protected, staging))
+        handed = _hand_over(spec, analysis, protected, pseudonymizer, staging, owner_table, generated_at)
+        report.exports += handed.files
+        report.worklists = {
+            "owners": handed.owners,
+            "per_subscription": owner_table is None,
+            "identities": handed.identities,
+            "unassigned": handed.unassigned,
+        }
+        if handed.unassigned:
+            report.warnings.append(
+                f"{handed.unassigned} identit{'y' if handed.unassigned == 1 else 'ies'} with a finding could not be "
+                f"routed to an owner (see the '{UNASSIGNED}' worklist)"
+            )
         run_notebooks(
             runs,
             {r.name: s for r, s in zip(runs, sources, strict=True)},
@@ -283,3 +309,37 @@ def _analyze_once(
     )
     env[ANALYSIS_CACHE_ENV] = str(write_cached_analysis(cache_dir / "analysis.pickle", key, analysis))
     return analysis
+
+
+def _hand_over(
+    spec: str,
+    analysis: Analysis,
+    protected: Analysis,
+    pseudonymizer: Pseudonymizer | None,
+    staging: Path,
+    owners: list[Owner] | None,
+    generated_at: dt.datetime,
+) -> Worklists:
+    """Route the findings to owners on the original data, then write the worklists pseudonymised as asked.
+
+    Routing compares resource ids with the owners' scopes, so it must see them unscrubbed.
+    """
+    start, end = analysis.window
+    writes = pd.DataFrame(columns=["Identity", "Resource", "SubscriptionId", "Operations", "OperationsWithoutMfa"])
+    if "AzureActivity" not in analysis.missing_tables:
+        with connect(spec, now=end) as backend:
+            writes = backend.run(get_query(WRITE_RESOURCES), {"start": start, "end": end}).frame
+    routed = route(analysis.identities, writes, owners)
+    shown = protect_frame(pseudonymizer, routed, {"identity": "user"})
+    policy = protected.frames.get("arm_policy_mfa_events")
+    steps = next_steps(protected.identities, policy if policy is not None and len(policy.columns) else None)
+    return write_worklists(
+        staging,
+        shown,
+        protected.identities,
+        generated_at=generated_at,
+        window=analysis.window,
+        headline=protected.summary(),
+        first_steps=steps[:3],
+        per_subscription=owners is None,
+    )

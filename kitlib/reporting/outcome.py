@@ -39,6 +39,8 @@ class ReportRun:
     exports: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     leak_hits: int = 0
+    #: How the findings were routed to owners (owners, identities, unassigned).
+    worklists: dict[str, Any] = field(default_factory=dict)
     published: bool = True
 
     @property

@@ -24,6 +24,7 @@ def manifest_dict(report: ReportRun) -> dict[str, Any]:
         "status": "ok" if report.ok else ("refused" if not report.published else "failed"),
         "parameters": report.parameters,
         "exports": report.exports,
+        "worklists": report.worklists,
         "warnings": report.warnings,
         "leak_check": (
             None
