@@ -11,7 +11,11 @@ Shapes:
 - ``eventhub-json``: the same records in one ``{"records": [...]}`` document (streamed with ijson);
 - ``portal-csv``: a Log Analytics portal CSV export (BOM, CRLF, US-locale dates, JSON cells).
 
-Run: ``.venv/bin/python bench/bench_import.py [--sizes 50 400] [--shapes diagnostic-jsonl]``
+A hostile input is measured too: a zip of about 1 MB that unpacks to one JSON Lines file whose
+second line is 1 GiB (``--hostile-gib``), between ordinary lines. The importer must reject that
+line while streaming and keep the others, with peak memory near the ordinary files'.
+
+Run: ``.venv/bin/python bench/bench_import.py [--sizes 50 400] [--shapes diagnostic-jsonl] [--hostile-gib 1]``
 (sizes in MB). Also prints the baseline RSS of a process that only imports kitlib.ingest.importer.
 Exit code 1 when the large file's peak RSS exceeds ``--max-rss`` MB (default 1024).
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import subprocess
 import sys
@@ -199,6 +204,23 @@ WRITERS = {"diagnostic-jsonl": (write_jsonl, "PT1H.json"), "eventhub-json": (wri
            "portal-csv": (write_portal_csv, "export.csv")}  # fmt: skip
 
 
+def write_hostile_zip(path: Path, gib: float) -> None:
+    """A small zip holding ordinary JSON lines around one line of ``gib`` GiB (written in pieces)."""
+    import zipfile
+
+    records = signin_records(seed=7)
+    piece = b"a" * (1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("signins.PT1H.json", "w", force_zip64=True) as out:
+            out.write((json.dumps(next(records)) + "\n").encode())
+            out.write(b'{"time": "2026-11-20T10:00:00Z", "category": "SignInLogs", "padding": "')
+            for _ in range(int(gib * 1024)):
+                out.write(piece)
+            out.write(b'"}\n')
+            for _ in range(5):
+                out.write((json.dumps(next(records)) + "\n").encode())
+
+
 def child(*args: str) -> dict[str, object]:
     done = subprocess.run([sys.executable, "-c", _CHILD, *args], check=True, capture_output=True, text=True)
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -210,9 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", type=int, default=[50, 400], help="input sizes in MB")
     parser.add_argument("--shapes", nargs="+", choices=sorted(WRITERS), default=["diagnostic-jsonl", "portal-csv"])
     parser.add_argument("--max-rss", type=float, default=1024.0, help="MB of peak RSS allowed for the largest file")
+    parser.add_argument("--hostile-gib", type=float, default=1.0, help="GiB of the one huge line (0: skip)")
+    parser.add_argument("--write", type=Path, help="also write the results as Markdown here (bench/import_results.md)")
     args = parser.parse_args(argv)
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        print(text)
+        lines.append(text)
+
     baseline = child("--baseline")
-    print(f"baseline (python + kitlib.ingest.importer imported): peak RSS {baseline['peak_rss_mb']:.0f} MB")
+    say(f"baseline (python + kitlib.ingest.importer imported): peak RSS {baseline['peak_rss_mb']:.0f} MB")
     worst = 0.0
     for shape in args.shapes:
         write, name = WRITERS[shape]
@@ -226,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = child(str(source), str(Path(tmp) / "ws"))
             rows = int(r["rows"])  # type: ignore[call-overload]
             seconds = float(r["seconds"])  # type: ignore[arg-type]
-            print(
+            say(
                 f"{shape:<17} {actual:7.0f} MB input ({written:5.1f}s to generate): "
                 f"{rows:>9,} rows in {seconds:6.1f}s wall, "
                 f"{r['cpu_seconds']:6.1f}s CPU ({rows / seconds:7,.0f} rows/s, {actual / seconds:5.1f} MB/s), "
@@ -235,10 +265,33 @@ def main(argv: list[str] | None = None) -> int:
             )
             if size == max(args.sizes):
                 worst = max(worst, float(r["peak_rss_mb"]))  # type: ignore[arg-type]
-    if worst > args.max_rss:
-        print(f"peak RSS {worst:.0f} MB exceeds --max-rss {args.max_rss:.0f} MB")
-        return 1
-    return 0
+    if args.hostile_gib:
+        with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+            source = Path(tmp) / "hostile.zip"
+            write_hostile_zip(source, args.hostile_gib)
+            zipped = source.stat().st_size / 2**20
+            r = child(str(source), str(Path(tmp) / "ws"))
+        say(
+            f"hostile zip       {zipped:7.1f} MB zip holding a {args.hostile_gib:g} GiB line: {r['rows']} rows kept, "
+            f"{r['rejected']} rejected in {float(r['seconds']):6.1f}s wall, peak RSS {r['peak_rss_mb']:5.0f} MB, "
+            f"{r['status']}"  # type: ignore[arg-type]
+        )
+        worst = max(worst, float(r["peak_rss_mb"]))  # type: ignore[arg-type]
+    verdict = (
+        f"peak RSS {worst:.0f} MB " + ("exceeds" if worst > args.max_rss else "within") + f" {args.max_rss:.0f} MB"
+    )
+    say(verdict)
+    if args.write is not None:
+        load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
+        args.write.write_text(
+            "# Import benchmark (`bench/bench_import.py`)\n\n"
+            f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, load average {load} "
+            "(1/5/15 min). Each input is imported in a fresh process; peak RSS is that process's `ru_maxrss`.\n\n"
+            + "\n".join(f"- {line}" for line in lines)
+            + "\n",
+            encoding="utf-8",
+        )
+    return 1 if worst > args.max_rss else 0
 
 
 if __name__ == "__main__":

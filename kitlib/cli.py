@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,21 @@ def _codec(ctx: click.Context, param: click.Parameter, value: str | None) -> str
         return codecs.lookup(value).name
     except LookupError:
         raise click.BadParameter(f"unknown encoding {value!r} (e.g. latin-1, cp1252, utf-16)") from None
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+
+
+def _byte_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """``--max-record-size``: bytes, or a number with a unit (512KiB, 16MiB, 1GB)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _SIZE_UNITS:
+        raise click.BadParameter(f"{value!r} is not a size; use e.g. 16MiB, 512KiB or 1000000")
+    size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    if not 1024 <= size <= 1024**3:
+        raise click.BadParameter("must be between 1KiB and 1GiB")
+    return size
 
 
 now_option = click.option("--now", "now_text", metavar="ISO", help="Pretend it is this instant (UTC); default: now.")
@@ -365,6 +381,15 @@ def params_command(notebook: str) -> None:
 @click.option("--table", metavar="TABLE", help="Table for rows that do not name theirs.")
 @click.option("--encoding", metavar="CODEC", callback=_codec, help="Text encoding for files that are not UTF-8/16/32.")
 @click.option("--keep-going", is_flag=True, help="Report a file that cannot be imported and continue with the others.")
+@click.option(
+    "--max-record-size",
+    "max_record",
+    default="16MiB",
+    show_default=True,
+    metavar="SIZE",
+    callback=_byte_size,
+    help="Reject a record (a line, a row, one JSON record) larger than this, without reading it whole.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @handle_errors
 def import_command(
@@ -374,12 +399,20 @@ def import_command(
     table: str | None,
     encoding: str | None,
     keep_going: bool,
+    max_record: int,
     progress: bool,
 ) -> None:
     """Import exported sign-in and activity logs (files, folders, .gz, .zip) into a workspace folder."""
 
     report = import_paths(
-        list(paths), workspace, fmt=fmt, table=table, encoding=encoding, keep_going=keep_going, progress=progress
+        list(paths),
+        workspace,
+        fmt=fmt,
+        table=table,
+        encoding=encoding,
+        keep_going=keep_going,
+        progress=progress,
+        max_record_bytes=max_record,
     )
     click.echo(report.to_text())
     if not report.ok:

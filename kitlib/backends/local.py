@@ -65,8 +65,15 @@ def looked_for(table: str) -> list[str]:
     return [f"{table}.{fmt}" for fmt in FORMATS] + [f"{table}/*.{{{','.join(FORMATS)}}}"]
 
 
+def _glob_literal(path: Path) -> str:
+    """``path`` as DuckDB's file readers must get it to read that one file: they expand glob patterns,
+    so ``part[1].parquet`` would read ``part1.parquet`` (counting its rows twice) unless each
+    pattern character is written as a one-character class."""
+    return "".join(f"[{ch}]" if ch in "*?[{}" else ch for ch in str(path))
+
+
 def _reader_sql(source: TableSource) -> str:
-    files = "[" + ", ".join(_sql_string(str(p)) for p in source.files) + "]"
+    files = "[" + ", ".join(_sql_string(_glob_literal(p)) for p in source.files) + "]"
     if source.fmt == "parquet":
         return f"read_parquet({files}, union_by_name = true)"
     if source.fmt == "csv":

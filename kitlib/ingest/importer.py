@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -51,6 +52,7 @@ from kitlib.errors import (
     ImportInputError,
     KitError,
     UnknownFormatError,
+    UnreadableInputError,
     UsageError,
 )
 from kitlib.ingest.dedupe import PART_NAME, KeyIndex, RowHasher
@@ -69,7 +71,15 @@ from kitlib.ingest.formats import (
     table_from_columns,
     table_from_path,
 )
-from kitlib.ingest.sources import InputUnit, RawRecord, SourceReader, content_hash, expand_paths
+from kitlib.ingest.sources import (
+    MAX_RECORD_BYTES,
+    InputUnit,
+    RawRecord,
+    SkippedInput,
+    SourceReader,
+    content_hash,
+    expand_paths,
+)
 from kitlib.ingest.values import ValueProblem, arrow_schema, converter, empty_value, to_datetime
 
 log = logging.getLogger(__name__)
@@ -92,8 +102,11 @@ class TableCounts:
     duplicates: int = 0
     #: Rows an earlier import of the same content had written, which this import replaced.
     replaced: int = 0
+    #: Rows identical to an earlier row of the same input: kept (they are what the source holds).
+    repeated: int = 0
 
     def add(self, other: TableCounts) -> None:
+        self.repeated += other.repeated
         self.read += other.read
         self.written += other.written
         self.rejected += other.rejected
@@ -141,6 +154,8 @@ class ImportReport:
     workspace: Path
     files: list[FileReport] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Files, folder links and zip members not read, each with its reason.
+    skipped_inputs: list[SkippedInput] = field(default_factory=list)
 
     def totals(self) -> dict[str, TableCounts]:
         """Counts per table over every file (files left unchanged are not counted again)."""
@@ -168,6 +183,8 @@ class ImportReport:
     def to_text(self) -> str:
         """A plain-text summary for the CLI and logs."""
         lines = [f"Import into {self.workspace}: {len(self.files)} input(s)"]
+        for passed in self.skipped_inputs:
+            lines.append(f"  {passed.source}: not read: {passed.reason}")
         for report in self.files:
             head = f"  {report.source}: {report.status}"
             if report.shape:
@@ -182,6 +199,10 @@ class ImportReport:
                     f"      {table:<34} read {c.read:>9,}  written {c.written:>9,}  "
                     f"rejected {c.rejected:>7,}  duplicates {c.duplicates:>7,}" + _replaced_text(c)
                 )
+                if c.repeated:
+                    lines.append(
+                        f"      {'':<34} {c.repeated:,} row(s) repeat an earlier row of this file exactly (kept)"
+                    )
             for name, n in sorted(report.skipped.items()):
                 lines.append(f"      {name:<34} skipped {n:,} row(s): not a table the kit reads")
             for note in report.notes:
@@ -221,6 +242,7 @@ def import_paths(
     keep_going: bool = False,
     chunk_rows: int = CHUNK_ROWS,
     chunk_bytes: int = CHUNK_BYTES,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> ImportReport:
     """Import export files (or folders, or zips of them) into ``workspace``; see the module doc.
 
@@ -229,6 +251,7 @@ def import_paths(
     another table are rejected, not moved). ``encoding`` is for files that are not UTF-8/16/32.
     A file that cannot be imported raises its :class:`~kitlib.errors.KitError` at once, unless
     ``keep_going``: then it is reported as ``failed`` and the others are still imported.
+    ``max_record_bytes`` bounds one record: a larger one is rejected while streaming, never held.
     """
     if fmt is not None and fmt not in SHAPES:
         raise UsageError(f"unknown format {fmt!r}; formats: {', '.join(SHAPES)}")
@@ -237,21 +260,27 @@ def import_paths(
     workspace.mkdir(parents=True, exist_ok=True)
     # A workspace inside an input folder is output, not input (its Parquet parts and manifests).
     inside = workspace.resolve()
-    units = [u for u in expand_paths(paths) if inside not in u.path.resolve().parents]
-    session = _Session(workspace, fmt, table_name, encoding, chunk_rows, chunk_bytes, progress)
-    report = ImportReport(workspace)
-    for unit in units:
-        started = time.perf_counter()
-        try:
-            file_report = session.import_unit(unit)
-        except KitError as exc:
-            if not keep_going:
-                raise
-            file_report = FileReport(unit.label, status="failed", error=str(exc))
-            log.error("%s", exc)
-        file_report.seconds = time.perf_counter() - started
-        report.files.append(file_report)
-    session.close()
+    found, passed_over = expand_paths(paths)
+    units = [u for u in found if inside not in u.path.resolve().parents]
+    session = _Session(workspace, fmt, table_name, encoding, chunk_rows, chunk_bytes, progress, max_record_bytes)
+    report = ImportReport(workspace, skipped_inputs=passed_over)
+    try:
+        for unit in units:
+            started = time.perf_counter()
+            try:
+                file_report = session.import_unit(unit)
+            except (KitError, RecursionError) as exc:
+                if not keep_going:
+                    if isinstance(exc, RecursionError):
+                        raise UnreadableInputError(unit.label, "nested too deeply to read") from None
+                    raise
+                error = "nested too deeply to read" if isinstance(exc, RecursionError) else str(exc)
+                file_report = FileReport(unit.label, status="failed", error=error)
+                log.error("%s: %s", unit.label, error)
+            file_report.seconds = time.perf_counter() - started
+            report.files.append(file_report)
+    finally:
+        session.close()  # no _staging/ is left behind, whatever happened
     report.warnings.extend(overlap_warnings(workspace))
     return report
 
@@ -334,6 +363,7 @@ class _Session:
         chunk_rows: int,
         chunk_bytes: int,
         progress: bool,
+        max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
         self.workspace = workspace
         self.fmt = fmt
@@ -342,6 +372,7 @@ class _Session:
         self.chunk_rows = max(1, chunk_rows)
         self.chunk_bytes = max(1, chunk_bytes)
         self.progress = progress
+        self.max_record_bytes = max_record_bytes
         self.indexes: dict[str, KeyIndex] = {}
         self.checked_tables: set[str] = set()
         self.hasher = RowHasher()
@@ -413,7 +444,7 @@ class _Session:
             return report
         job: _FileJob | None = None
         try:
-            with SourceReader(unit, self.encoding) as reader:
+            with SourceReader(unit, self.encoding, max_record_bytes=self.max_record_bytes) as reader:
                 report.encoding = reader.encoding
                 if reader.container == "empty":
                     report.status = "empty"
@@ -598,6 +629,7 @@ class _FileJob:
         self.staged_parts: list[tuple[str, Path]] = []
         self.staged_rejects: Path | None = None
         self.notes = FileNotes()
+        self.seen_keys: dict[str, np.ndarray] = {}
         self.buffers: dict[str, _TableBuffer] = {}
         self.required_checked: set[str] = set()
         self.present: set[str] | None = None
@@ -706,12 +738,14 @@ class _FileJob:
         counts.read += 1
         if isinstance(shape, LaRows):
             self._check_required(shape, table, raw)
-        values = finish(table, routed.values, self.notes)
         buffer = self._buffer(table)
         try:
-            row = buffer.convert(values)
+            row = buffer.convert(finish(table, routed.values, self.notes))
         except ValueProblem as exc:
             self._reject(table, raw, str(exc), counted=True)
+            return
+        except RecursionError:
+            self._reject(table, raw, "a value is nested too deeply to store", counted=True)
             return
         if row[buffer.time_index] is None:
             self._reject(table, raw, "no TimeGenerated (nor a creation time to take it from)", counted=True)
@@ -789,7 +823,12 @@ class _FileJob:
             "reason": reason,
             "raw": raw.data if raw.data is not None else raw.raw,
         }
-        self.rejects.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        try:
+            line = json.dumps(entry, ensure_ascii=False, default=str)
+        except RecursionError:
+            entry["raw"] = "(the record is nested too deeply to write out)"
+            line = json.dumps(entry, ensure_ascii=False, default=str)
+        self.rejects.write(line + "\n")
 
     def _flush_all(self) -> None:
         for buffer in self.buffers.values():
@@ -809,6 +848,7 @@ class _FileJob:
         del rows, columns
         table = pa.Table.from_arrays(arrays, schema=buffer.arrow)
         keys = self.session.hasher.chunk(buffer.table, table)
+        counts.repeated += self._repeats(buffer.table, keys)
         duplicate = index.duplicates(keys, group)
         n_dup = int(duplicate.sum())
         if n_dup:
@@ -823,6 +863,14 @@ class _FileJob:
             self._track_time(buffer.table, table)
         index.add(keys, group)
         counts.written += table.num_rows
+
+    def _repeats(self, table: str, keys: np.ndarray) -> int:
+        """How many of ``keys`` repeat a row seen earlier in this file (or earlier in the chunk)."""
+        earlier = self.seen_keys.get(table, np.empty(0, dtype=np.uint64))
+        unique = np.unique(keys)
+        repeats = len(keys) - len(unique) + int(np.isin(unique, earlier, assume_unique=True).sum())
+        self.seen_keys[table] = np.union1d(earlier, unique)
+        return repeats
 
     def _track_time(self, name: str, table: pa.Table) -> None:
         bounds = pc.min_max(table.column("TimeGenerated"))

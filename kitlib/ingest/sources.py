@@ -46,7 +46,9 @@ _TAIL = 4096
 LOCATE_LIMIT = 64 << 20
 #: How far the streaming JSON parser may have read past an error (its buffer and the reader's).
 LOOKAHEAD_BYTES = (256 + 64) * 1024
-_CSV_FIELD_LIMIT = 64 << 20
+#: The largest record the importer reads by default (``--max-record-size``): a sign-in or activity
+#: record is a few KB, a rich one a few hundred; anything larger is rejected without being held.
+MAX_RECORD_BYTES = 16 << 20
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _ENVELOPE_KEYS = ("records", "value")
 _BOMS = (
@@ -114,42 +116,86 @@ class _ZipMember(io.RawIOBase):
             super().close()
 
 
-def expand_paths(paths: Iterable[Path | str]) -> list[InputUnit]:
-    """Files to import: folders are walked (sorted, hidden entries skipped), zips are opened."""
+@dataclass(frozen=True)
+class SkippedInput:
+    """A file, folder link or zip member the importer did not read, and why (always reported)."""
+
+    source: str
+    reason: str
+
+
+def expand_paths(paths: Iterable[Path | str]) -> tuple[list[InputUnit], list[SkippedInput]]:
+    """Files to import and what was passed over: folders are walked (sorted), zips are opened.
+
+    Hidden entries and macOS resource forks (``__MACOSX/``) are skipped, links to folders are not
+    followed (they could loop), and zip members whose names leave the archive (``..``, absolute
+    paths) are not read: each is listed with its reason, never dropped without a word.
+    """
     units: list[InputUnit] = []
+    skipped: list[SkippedInput] = []
     for given in paths:
         path = Path(given)
         if not path.exists():
             raise InputNotFoundError(str(path), "no such file or folder")
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
+            files = []
+            for entry in sorted(path.rglob("*")):
+                relative = entry.relative_to(path)
+                reason = _skip_reason(relative.as_posix())
+                if reason is not None:
+                    if not any(_skip_reason(p.as_posix()) for p in relative.parents if p != Path(".")):
+                        skipped.append(SkippedInput(str(entry), reason))
+                elif entry.is_symlink() and entry.is_dir():
+                    why = "a link to a folder, not followed (name the folder itself)"
+                    skipped.append(SkippedInput(str(entry), why))
+                elif entry.is_file():
+                    files.append(entry)
         else:
             files = [path]
         for file in files:
-            units.extend(_units_of(file))
-    return units
+            found, passed = _units_of(file)
+            units.extend(found)
+            skipped.extend(passed)
+    return units, skipped
 
 
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
+def _skip_reason(name: str) -> str | None:
+    """Why an entry (a path relative to its folder or archive) is not read, or None to read it."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p]
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "an absolute path inside an archive"
+    if ".." in parts:
+        return "a path that leaves its archive (..)"
+    if "__MACOSX" in parts:
+        return "macOS resource data (__MACOSX), not logs"
+    if any(p.startswith(".") for p in parts):
+        return "a hidden file or folder"
+    return None
 
 
-def _units_of(file: Path) -> list[InputUnit]:
+def _units_of(file: Path) -> tuple[list[InputUnit], list[SkippedInput]]:
     try:
         with open(file, "rb") as handle:
             magic = handle.read(4)
     except OSError as exc:
         raise UnreadableInputError(str(file), f"cannot read: {exc.strerror or exc}") from None
     if magic != b"PK\x03\x04":
-        return [InputUnit(file)]
+        return [InputUnit(file)], []
+    members: list[str] = []
+    skipped: list[SkippedInput] = []
     try:
         with zipfile.ZipFile(file) as archive:
-            members = [
-                info.filename for info in archive.infolist() if not info.is_dir() and not _hidden(Path(info.filename))
-            ]
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                reason = _skip_reason(info.filename)
+                if reason is None:
+                    members.append(info.filename)
+                else:
+                    skipped.append(SkippedInput(f"{file}!{info.filename}", reason))
     except zipfile.BadZipFile as exc:
         raise UnreadableInputError(str(file), f"not a readable zip archive: {exc}") from None
-    return [InputUnit(file, member) for member in sorted(members)]
+    return [InputUnit(file, member) for member in sorted(members)], skipped
 
 
 def open_bytes(unit: InputUnit, raw: IO[bytes] | None = None) -> IO[bytes]:
@@ -316,6 +362,8 @@ class SourceReader:
     unit: InputUnit
     declared_encoding: str | None = None
     sniff_bytes: int = SNIFF_BYTES
+    #: Records larger than this are rejected while streaming, never held whole.
+    max_record_bytes: int = MAX_RECORD_BYTES
     container: str = ""
     encoding: str = ""
     header: list[str] | None = None
@@ -431,17 +479,33 @@ class SourceReader:
         header = next(csv.reader([first], delimiter=delimiter))
         self._csv_delimiter = delimiter
         self._csv_line_no = 1
-        return [h.lstrip("\ufeff") for h in header]
+        names = [h.lstrip("\ufeff") for h in header]
+        positions: dict[str, list[int]] = {}
+        for index, name in enumerate(names):
+            positions.setdefault(name, []).append(index)
+        self._csv_repeated = {n: p for n, p in positions.items() if len(p) > 1}
+        for name, where in self._csv_repeated.items():
+            columns = ", ".join(str(i + 1) for i in where)
+            self.notes.append(
+                f"column {name!r} appears {len(where)} times in the header (columns {columns}): a row keeps its "
+                "value when the copies agree (or only one is filled) and is rejected when they differ"
+            )
+        return names
 
     def _watch_lines(self, text: IO[str]) -> Iterator[str]:
-        for line in text:
+        for line, size in bounded_lines(text, self.max_record_bytes):
+            if line is None:
+                self._csv_oversized = size
+                yield "\n"  # the reader sees an empty line; _csv_records rejects it by the flag
+                continue
             if _SURROGATE.search(line):
                 self._csv_bad_line = True
             yield line
 
     def _csv_records(self) -> Iterator[RawRecord]:
         assert self.header is not None
-        csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
+        csv.field_size_limit(self.max_record_bytes)
+        self._csv_oversized = 0
         reader = csv.reader(self._csv_lines, delimiter=self._csv_delimiter, strict=False)
         width = len(self.header)
         row_no = 0
@@ -457,6 +521,10 @@ class SourceReader:
                 continue
             row_no += 1
             position = f"CSV row {row_no} (line {start})"
+            if self._csv_oversized:
+                size, self._csv_oversized = self._csv_oversized, 0
+                yield RawRecord(position, None, None, _too_large(size, self.max_record_bytes, "line"))
+                continue
             if self._csv_bad_line:
                 self._csv_bad_line = False
                 raw = [c.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for c in row]
@@ -467,17 +535,24 @@ class SourceReader:
             if len(row) != width:
                 yield RawRecord(position, None, row, f"row has {len(row)} fields, the header has {width}")
                 continue
+            if self._csv_repeated:
+                merged, conflict = _merge_repeated(self.header, row, self._csv_repeated)
+                if conflict:
+                    yield RawRecord(position, None, row, conflict)
+                else:
+                    yield RawRecord(position, merged, None)
+                continue
             yield RawRecord(position, dict(zip(self.header, row, strict=True)), None)
 
     # ---------------------------------------------------------------- JSON Lines
 
     def _jsonl_records(self) -> Iterator[RawRecord]:
         assert self._stream is not None
-        if self.encoding == "utf-8":
-            lines: Iterable[bytes | str] = self._stream
-        else:
-            lines = self._text()
-        for line_no, line in enumerate(lines, 1):
+        source: IO[bytes] | IO[str] = self._stream if self.encoding == "utf-8" else self._text()
+        for line_no, (line, size) in enumerate(bounded_lines(source, self.max_record_bytes), 1):
+            if line is None:
+                yield RawRecord(f"line {line_no}", None, None, _too_large(size, self.max_record_bytes, "line"))
+                continue
             if isinstance(line, bytes):
                 try:
                     text = line.decode("utf-8")
@@ -497,6 +572,9 @@ class SourceReader:
                 continue
             try:
                 value = json.loads(text)
+            except RecursionError:
+                yield RawRecord(f"line {line_no}", None, text[:200], "JSON nested too deeply to read")
+                continue
             except json.JSONDecodeError as exc:
                 where = f"line {line_no}, column {exc.colno}"
                 reason = f"invalid JSON at {where}: {exc.msg}"
@@ -521,18 +599,27 @@ class SourceReader:
         mode, prefix = json_layout(head.lstrip(codecs.BOM_UTF8))
         if b"@odata.nextLink" in head:
             self._note_next_link()
-        stream = self._json_stream()
+        stream = _Budget(self._json_stream(), self.max_record_bytes)
         count = 0
         try:
             if mode == "tables":
                 for record in _table_rows(stream, prefix):
                     count += 1
                     record.position = f"row {count}"
+                    stream.mark()
                     yield record
             else:
                 for value in ijson.items(stream, prefix, multiple_values=True, use_float=True):
                     count += 1
+                    stream.mark()
                     yield from _expand(value, f"record {count}", self.notes)
+        except RecordTooLarge as exc:
+            reason = (
+                f"{_too_large(exc.size, self.max_record_bytes, 'record')}; a JSON document cannot be read past it, "
+                f"so the {count:,} record(s) before it were kept and the rest of the file was not read"
+            )
+            self.fatal = reason
+            yield RawRecord(f"record {count + 1}", None, None, reason)
         except (ijson.JSONError, UnicodeDecodeError) as exc:
             tail = self._data.tail if self._data else b""
             # yajl raises IncompleteJSONError for every parse error; only "premature EOF" is a cut-off file
@@ -624,8 +711,88 @@ def _newlines_before(stream: IO[bytes], offset: int) -> int:
 def _parses_alone(line: str) -> bool:
     try:
         return isinstance(json.loads(line), (dict, list))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return False
+
+
+def _merge_repeated(
+    header: list[str], row: list[str], repeated: dict[str, list[int]]
+) -> tuple[dict[str, str], str | None]:
+    """A row whose header names a column twice: one value per name, or why the copies disagree."""
+    merged = dict(zip(header, row, strict=True))
+    for name, where in repeated.items():
+        values = {row[i] for i in where if row[i] != ""}
+        if len(values) > 1:
+            columns = " and ".join(str(i + 1) for i in where)
+            return merged, f"column {name!r} holds different values in columns {columns}"
+        merged[name] = values.pop() if values else ""
+    return merged, None
+
+
+class RecordTooLarge(Exception):
+    """A record grew past the limit while streaming (carries the bytes read of it so far)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+class _Budget(io.RawIOBase):
+    """Bytes for the streaming JSON parser, with a ceiling on how many one record may take.
+
+    :meth:`mark` is called after each record; a record that needs more than ``limit`` bytes
+    stops the parser, so a crafted document cannot make it build a gigabyte-sized value.
+    """
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._since = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def mark(self) -> None:
+        self._since = 0
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(min(len(buffer), 256 * 1024))
+        buffer[: len(data)] = data
+        self._since += len(data)
+        # The parser reads ahead by a buffer or two: allow for that before calling a record too large.
+        if self._since > self._limit + LOOKAHEAD_BYTES:
+            raise RecordTooLarge(self._since)
+        return len(data)
+
+
+def bounded_lines(source: IO[Any], limit: int) -> Iterator[tuple[Any, int]]:
+    """Lines of ``source`` (bytes or text) with their sizes; a line longer than ``limit`` is skipped.
+
+    A skipped line is yielded as ``(None, size)`` after being read through in 1 MB pieces: memory
+    stays bounded by ``limit`` whatever the input holds.
+    """
+    while True:
+        line = source.readline(limit + 1)
+        if not line:
+            return
+        newline = b"\n" if isinstance(line, bytes) else "\n"
+        if len(line) <= limit or line.endswith(newline):
+            yield line, len(line)
+            continue
+        size = len(line)
+        while True:
+            more = source.readline(1 << 20)
+            size += len(more)
+            if not more or more.endswith(newline):
+                break
+        yield None, size
+
+
+def _too_large(size: int, limit: int, what: str) -> str:
+    return (
+        f"{what} of {size:,}+ bytes is larger than the {limit:,}-byte limit (--max-record-size); "
+        "rejected without being read whole"
+    )
 
 
 def _first_line(text: str) -> str:
@@ -718,7 +885,7 @@ def json_layout(head: bytes) -> tuple[str, str]:
     return "items", ""
 
 
-def _table_rows(stream: IO[bytes], prefix: str) -> Iterator[RawRecord]:
+def _table_rows(stream: IO[bytes] | io.RawIOBase, prefix: str) -> Iterator[RawRecord]:
     """Rows of ``{"tables": [{"name", "columns": [{"name", "type"}], "rows": [[...]]}]}`` as objects."""
     table_prefix = f"{prefix}.item"
     columns: list[str] | None = None

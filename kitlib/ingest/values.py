@@ -49,6 +49,12 @@ _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 
 
+#: Times a log can hold; outside them a value is a placeholder (Windows' 1601 null date) or garbage,
+#: and pandas cannot even hold it (1677-2262).
+_EARLIEST = dt.datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = dt.datetime(2200, 1, 1, tzinfo=UTC)
+
+
 class ValueProblem(ValueError):
     """One value cannot be read as its column's type; the message is the reject reason."""
 
@@ -80,6 +86,11 @@ def to_datetime(value: Any, offset: dt.timedelta | None = None) -> dt.datetime |
         raise ValueProblem(f"{type(value).__name__} value {_short(value)} is not a datetime")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC) - (offset or dt.timedelta(0))
+    if not _EARLIEST <= parsed < _LATEST:
+        raise ValueProblem(
+            f"{_short(value)} is outside the years {_EARLIEST.year}-{_LATEST.year - 1}, so not a log time "
+            "(1601-01-01 is Windows' 'no date')"
+        )
     return parsed.astimezone(UTC)
 
 
