@@ -254,3 +254,24 @@ def test_the_cli_rejects_a_size_it_cannot_read(tmp_path: Path) -> None:
     )
     assert good.exit_code == 0, good.output
     assert io.StringIO(good.output).read().count("written") >= 1
+
+
+def test_doctor_and_queries_survive_a_placeholder_date_written_by_another_tool(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kitlib.doctor import doctor
+
+    rows = [signin(i) for i in range(3)]
+    times = [
+        dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
+        dt.datetime(1601, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 21, tzinfo=dt.UTC),
+    ]
+    table = pa.Table.from_pylist([{**r, "TimeGenerated": t} for r, t in zip(rows, times, strict=True)])
+    (tmp_path / "ws").mkdir()
+    pq.write_table(table.drop(["Type"]), tmp_path / "ws" / "SigninLogs.parquet")
+    report = doctor(str(tmp_path / "ws"), now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC))
+    assert "SigninLogs" in report.text

@@ -8,10 +8,14 @@ analysis then never depend on which engine or pandas version produced a frame.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
+from pandas.errors import OutOfBoundsDatetime
+
+log = logging.getLogger(__name__)
 
 
 def _parse_dynamic(value: Any) -> Any:
@@ -40,6 +44,21 @@ def normalize(
 
 
 def to_utc(series: pd.Series) -> pd.Series:
-    """A datetime series as ``datetime64[ns, UTC]``; naive values are taken to be UTC."""
+    """A datetime series as ``datetime64[ns, UTC]``; naive values are taken to be UTC.
+
+    A time pandas cannot hold (before 1677 or after 2262: Windows' ``1601-01-01`` "no date" is the
+    usual one) becomes empty, with a warning naming how many, instead of failing the whole query.
+    """
     converted = pd.to_datetime(series, utc=True, errors="raise")
-    return converted.astype("datetime64[ns, UTC]")
+    try:
+        return converted.astype("datetime64[ns, UTC]")
+    except (OutOfBoundsDatetime, OverflowError):
+        lowest, highest = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+        inside = converted.isna() | ((converted >= lowest) & (converted <= highest))
+        log.warning(
+            "%s: %d time(s) outside the years pandas can hold (1677-2262; 1601-01-01 is Windows' 'no date') "
+            "are shown as empty",
+            series.name,
+            int((~inside).sum()),
+        )
+        return converted.where(inside).astype("datetime64[ns, UTC]")
