@@ -317,7 +317,7 @@ def report_command(
         history=history,
         keep_history=not no_history,
     )
-    for warning in run.warnings:
+    for warning in run.console_warnings():
         click.echo(f"warning: {warning}", err=True)
     for failed in run.failed:
         click.echo(f"error: notebook {failed.name} {failed.status}: {failed.error or ''}".rstrip(), err=True)

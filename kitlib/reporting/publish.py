@@ -24,6 +24,10 @@ def manifest_dict(report: ReportRun) -> dict[str, Any]:
         "status": "ok" if report.ok else ("refused" if not report.published else "failed"),
         "parameters": report.parameters,
         "exports": report.exports,
+        "complete": report.complete,
+        "missing_tables": report.missing_tables,
+        "gaps": report.gaps,
+        "coverage": report.coverage,
         "warnings": report.warnings,
         "leak_check": (
             None
