@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,54 @@ def test_invalid_json_inside_a_document_is_reported_with_what_was_lost(tmp_path:
     report = import_paths([broken], tmp_path / "ws")
     assert report.files[0].status == "partial"
     (reject,) = rejects_of(report)
-    assert reject["reason"].startswith("invalid JSON after 1 complete record(s)")
-    assert reject["reason"].endswith("the rest of the file could not be read")
+    # file, line and column of the break (yajl names none: the document is parsed again for them)
+    line = next(n for n, text in enumerate(broken.read_text().splitlines(), 1) if "oops" in text)
+    column = broken.read_text().splitlines()[line - 1].index("oops") + 1
+    assert reject["reason"] == (
+        f"{broken}: invalid JSON at line {line}, column {column}: Expecting ',' delimiter "
+        "(after 1 complete record(s)); the rest of the file could not be read"
+    )
+    assert reject["reason"] in report.files[0].notes
+
+
+def test_invalid_json_in_a_large_document_is_placed_by_bytes_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the size that is parsed again whole, the place is a byte range and the line it starts on."""
+    import kitlib.ingest.sources as sources
+
+    records = [json.loads(diag_record(i)) for i in range(3000)]
+    text = json.dumps({"records": records}, indent=1)
+    cut = text.index('"time"', len(text) * 3 // 4)
+    broken = tmp_path / "big.json"
+    broken.write_text(text[:cut] + "oops " + text[cut:])
+    monkeypatch.setattr(sources, "LOCATE_LIMIT", 1024)
+    report = import_paths([broken], tmp_path / "ws")
+    assert report.files[0].status == "partial"
+    (reject,) = rejects_of(report)
+    match = re.search(
+        r"invalid JSON after (\d+) complete record\(s\), between bytes ([\d,]+) and ([\d,]+) "
+        r"\(from about line ([\d,]+)\): (parse|lexical) error",
+        reject["reason"],
+    )
+    assert match is not None, reject["reason"]
+    start, end = (int(match.group(i).replace(",", "")) for i in (2, 3))
+    assert start <= len(text[:cut].encode()) < end  # the break lies in the range named
+    assert int(match.group(4).replace(",", "")) == text[:start].count("\n") + 1
+
+
+def test_invalid_json_lines_name_the_file_line_and_column(tmp_path: Path) -> None:
+    good = diag_record(1)
+    bad = good.replace('"category"', '"category" "oops"', 1)
+    path = tmp_path / "signins.jsonl"
+    path.write_text(f"{good}\n{diag_record(2)}\n{bad}\n{diag_record(3)}\n")
+    report = import_paths([path], tmp_path / "ws")
+    (reject,) = rejects_of(report)
+    column = bad.index('"oops"') + 1
+    assert reject["position"] == "line 3"
+    assert reject["reason"] == f"invalid JSON at line 3, column {column}: Expecting ':' delimiter"
+    assert f"{path}: invalid JSON at line 3, column {column}: Expecting ':' delimiter" in report.to_text()
+    assert report.files[0].tables["SigninLogs"].written == 3
 
 
 def test_ten_thousand_lines_with_three_malformed_keep_the_rest(tmp_path: Path) -> None:
@@ -92,7 +139,10 @@ def test_ten_thousand_lines_with_three_malformed_keep_the_rest(tmp_path: Path) -
     assert file.tables["(unparsed)"].rejected == 3
     rejects = rejects_of(report)
     assert [r["position"] for r in rejects] == ["line 18", "line 5001", "line 10000"]
-    assert all(r["reason"].startswith("invalid JSON: ") for r in rejects)
+    assert [r["reason"].split(", column")[0] for r in rejects] == [
+        f"invalid JSON at line {n}" for n in (18, 5001, 10000)
+    ]
+    assert rejects[2]["reason"] == "invalid JSON at line 10000, column 1: Expecting value"
     assert rejects[2]["raw"] == "not json at all"
     assert len(part_files(tmp_path / "ws", "SigninLogs")) == 4  # 3000-row chunks
     assert table_counts(tmp_path / "ws") == {"SigninLogs": 9_997}

@@ -230,6 +230,7 @@ class Materialiser:
         status = [dumps({"errorCode": int(a.result), **a.status_extra}) for a in AUTHS]
         return {
             "TenantId": self.t.tenant_id,
+            "AADTenantId": self.t.tenant_id,
             "SourceSystem": "Azure AD",
             "TimeGenerated": ts,
             "OperationName": "Sign-in activity",

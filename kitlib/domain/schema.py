@@ -80,6 +80,9 @@ def _user_signin_columns(complex_type: str, processing_time_column: str) -> tupl
     """Columns shared by the two user sign-in tables; ``complex_type`` is where they differ."""
     return (
         ("TenantId", "string"),
+        # The Entra tenant that logged the sign-in (TenantId is the workspace's); with
+        # HomeTenantId and ResourceTenantId it tells guests and cross-tenant callers apart.
+        ("AADTenantId", "string"),
         ("SourceSystem", "string"),
         ("TimeGenerated", "datetime"),
         ("OperationName", "string"),

@@ -41,6 +41,9 @@ ACTIVITY = "AzureActivity"
 
 #: Every registry column name, lower-cased -> as Log Analytics spells it.
 ALL_COLUMNS: dict[str, str] = {c.lower(): c for t in TABLES.values() for c in t.column_names}
+#: Other spellings of a registry column in rows that otherwise use Log Analytics names (a Graph
+#: export flattened to CSV by a script): taken only when the Log Analytics name is absent.
+HEADER_ALIASES: dict[str, str] = {"appliedconditionalaccesspolicies": "ConditionalAccessPolicies"}
 TABLE_NAMES: dict[str, str] = {t.lower(): t for t in TABLES}
 
 #: Diagnostic-settings / LA ``Category`` values of the sign-in logs -> the table holding them.
@@ -178,6 +181,8 @@ def read_header(name: str) -> HeaderName:
     lower = text.lower()
     if lower in ALL_COLUMNS:
         return HeaderName(ALL_COLUMNS[lower], "", offset, zone_problem, lower)
+    if lower in HEADER_ALIASES:
+        return HeaderName(HEADER_ALIASES[lower], "alias", offset, zone_problem, lower)
     for suffix in ("_dynamic", "_string"):
         if lower.endswith(suffix) and lower[: -len(suffix)] in ALL_COLUMNS:
             return HeaderName(ALL_COLUMNS[lower[: -len(suffix)]], suffix[1:], offset, zone_problem, lower)
@@ -304,7 +309,7 @@ class LaRows(Shape):
             if info.zone_problem:
                 raise RecordProblem(info.zone_problem)
             special = info.lower if info.lower in ("$table", "resourceid") else ""
-            plan = (info.column, {"": 0, "dynamic": 1, "string": 2}[info.variant], info.offset, special)
+            plan = (info.column, {"": 0, "dynamic": 1, "string": 2, "alias": 3}[info.variant], info.offset, special)
             self._plans[key] = plan
         return plan
 
@@ -327,9 +332,10 @@ class LaRows(Shape):
                 elif special == "resourceid":
                     values["_LegacyResourceId"] = value
                 continue
-            # Plain name beats Name_dynamic beats Name_string (a union export fills one of them).
+            # Plain name beats Name_dynamic beats Name_string (a union export fills one of them),
+            # which beat another spelling of the name.
             if order:
-                if rank.get(column, 3) <= order:
+                if rank.get(column, len(_RANKS)) <= order:
                     continue
                 rank[column] = order
             else:
@@ -351,6 +357,9 @@ class LaRows(Shape):
 class LaCsv(LaRows):
     name = "la-csv"
     title = "la-csv: Log Analytics portal 'Export to CSV' (or any CSV with Log Analytics column names)"
+
+
+_RANKS = ("", "dynamic", "string", "alias")
 
 
 @dataclass(frozen=True)
@@ -381,11 +390,12 @@ _DIAG_SIGNIN_TOP = {
     "identity": "Identity",
     "level": "Level",
     "location": "Location",
+    # The Entra tenant that logged the sign-in: Log Analytics' AADTenantId (its TenantId is the workspace).
+    "tenantid": "AADTenantId",
 }
 # Top-level envelope fields that are known and deliberately not imported.
 _DIAG_IGNORED = {
     "resourceid": "resourceId (the /tenants/.../Microsoft.aadiam path; not the ResourceIdentity app id)",
-    "tenantid": "tenantId (the Entra tenant; Log Analytics' TenantId is the workspace id)",
     "operationversion": "operationVersion",
     "properties": "",
     "calleripaddress": "",
@@ -465,9 +475,12 @@ class Diagnostic(Shape):
 
     def _signin(self, top: dict[str, Any], table: str) -> Routed:
         values: dict[str, Any] = {}
+        columns = set(TABLES[table].column_names)
         for key, value in top.items():
             if key in _DIAG_SIGNIN_TOP:
-                if not _empty(value):
+                if _DIAG_SIGNIN_TOP[key] not in columns:
+                    self.notes.ignore(key, table)
+                elif not _empty(value):
                     values[_DIAG_SIGNIN_TOP[key]] = value
             elif key in _DIAG_IGNORED:
                 if _DIAG_IGNORED[key]:
@@ -488,11 +501,8 @@ class Diagnostic(Shape):
 def activity_from_diagnostic(top: dict[str, Any], notes: FileNotes) -> Routed:
     """An activity-log record as streamed by a subscription's diagnostic setting."""
     values: dict[str, Any] = {"TimeGenerated": top.get("time")}
-    category = str(top.get("category") or "")
-    if category.lower() in _OLD_ADMIN_CATEGORIES:
-        notes.count(f"AzureActivity: CategoryValue 'Administrative' for older records whose category was '{category}'")
-        category = "Administrative"
-    values["CategoryValue"] = category
+    # Older records name the operation kind (Write, Action, Delete): finish() maps them.
+    values["CategoryValue"] = str(top.get("category") or "")
     values["OperationNameValue"] = top.get("operationname")
     values["ActivityStatusValue"] = top.get("resulttype")
     signature = top.get("resultsignature")
@@ -746,6 +756,14 @@ def _finish_activity(values: dict[str, Any], notes: FileNotes) -> None:
         values["_ResourceId"] = values["_LegacyResourceId"]
     if _empty(values.get("OperationNameValue")):
         _legacy_operation(values, authorization, properties, notes)
+    if _empty(values.get("CategoryValue")):
+        _category_from_shape(values, claims, authorization, notes)
+    elif str(values["CategoryValue"]).strip().lower() in _OLD_ADMIN_CATEGORIES:
+        notes.count(
+            f"AzureActivity: CategoryValue 'Administrative' for older records whose category was "
+            f"'{values['CategoryValue']}'"
+        )
+        values["CategoryValue"] = "Administrative"
     if _empty(values.get("Hierarchy")) and isinstance(properties, dict) and not _empty(properties.get("hierarchy")):
         values["Hierarchy"] = properties["hierarchy"]
     if _empty(values.get("Caller")) and isinstance(claims, dict):
@@ -796,6 +814,40 @@ def _legacy_operation(values: dict[str, Any], authorization: Any, properties: An
         "AzureActivity: rows with no resource-provider operation (only a friendly OperationName): "
         "they cannot be counted as writes"
     )
+
+
+#: Azure Policy effects written to the activity log as ``Microsoft.Authorization/policies/<effect>/action``.
+_POLICY_OPERATION = re.compile(
+    r"^microsoft\.authorization/policies/(audit|auditifnotexists|deny|denyaction|deployifnotexists|modify|append)"
+    r"/action$",
+    re.IGNORECASE,
+)
+
+
+def _category_from_shape(values: dict[str, Any], claims: Any, authorization: Any, notes: FileNotes) -> None:
+    """CategoryValue for records that carry none (older Activity Log API versions), told from their shape.
+
+    Every kit query reads ``Administrative`` or ``Policy`` rows: a row left without a category
+    would be ignored by all of them, so it is classified, or counted so the import summary says
+    it was not. A policy effect has its own operation name; an administrative operation is a
+    resource-provider operation made by a caller with a token or a role check (service health
+    and alert events name an operation too, but carry neither).
+    """
+    operation = str(values.get("OperationNameValue") or "").strip()
+    called = bool(claims) or bool(authorization) or not _empty(values.get("Caller"))
+    if _POLICY_OPERATION.match(operation):
+        values["CategoryValue"] = "Policy"
+        notes.count("AzureActivity: CategoryValue 'Policy' told from the operation (the record had no category)")
+    elif _OPERATION.match(operation) and called:
+        values["CategoryValue"] = "Administrative"
+        notes.count(
+            "AzureActivity: CategoryValue 'Administrative' told from the operation (the record had no category)"
+        )
+    else:
+        notes.count(
+            "AzureActivity: rows without a category whose kind cannot be told (no resource-provider operation "
+            "made by a caller): no kit query reads them"
+        )
 
 
 def _caller_from_claims(claims: dict[str, Any]) -> str | None:

@@ -90,12 +90,20 @@ class TableCounts:
     written: int = 0
     rejected: int = 0
     duplicates: int = 0
+    #: Rows an earlier import of the same content had written, which this import replaced.
+    replaced: int = 0
 
     def add(self, other: TableCounts) -> None:
         self.read += other.read
         self.written += other.written
         self.rejected += other.rejected
         self.duplicates += other.duplicates
+        self.replaced += other.replaced
+
+    @property
+    def added(self) -> int:
+        """Rows the workspace gained: written, less the earlier copy of the same content they replaced."""
+        return self.written - self.replaced
 
 
 @dataclass
@@ -172,7 +180,7 @@ class ImportReport:
             for table, c in sorted(report.tables.items()):
                 lines.append(
                     f"      {table:<34} read {c.read:>9,}  written {c.written:>9,}  "
-                    f"rejected {c.rejected:>7,}  duplicates {c.duplicates:>7,}"
+                    f"rejected {c.rejected:>7,}  duplicates {c.duplicates:>7,}" + _replaced_text(c)
                 )
             for name, n in sorted(report.skipped.items()):
                 lines.append(f"      {name:<34} skipped {n:,} row(s): not a table the kit reads")
@@ -186,7 +194,7 @@ class ImportReport:
             for table, c in totals.items():
                 lines.append(
                     f"  {table:<36} read {c.read:>9,}  written {c.written:>9,}  "
-                    f"rejected {c.rejected:>7,}  duplicates {c.duplicates:>7,}"
+                    f"rejected {c.rejected:>7,}  duplicates {c.duplicates:>7,}" + _replaced_text(c)
                 )
         for warning in self.warnings:
             lines.append(f"WARNING: {warning}")
@@ -194,6 +202,12 @@ class ImportReport:
         if failed:
             lines.append(f"{len(failed)} input(s) not fully imported: " + ", ".join(f.source for f in failed))
         return "\n".join(lines)
+
+
+def _replaced_text(counts: TableCounts) -> str:
+    if not counts.replaced:
+        return ""
+    return f"  (replacing {counts.replaced:,} row(s) an earlier import of this content wrote: {counts.added:+,} net)"
 
 
 def import_paths(
@@ -385,10 +399,17 @@ class _Session:
         report = FileReport(unit.label, sha256=sha, bytes=size)
         previous = self._previous(short)
         if previous is not None:
+            # Nothing is read or written now: the counts stay at zero, and the note says what
+            # the earlier import of this content left in the workspace.
             report.status = "unchanged"
             report.shape = previous.get("shape", "")
-            report.tables = {t: TableCounts(**c) for t, c in previous.get("tables", {}).items()}
-            report.notes.append("same content already imported with the same options; left as it was")
+            earlier = ", ".join(
+                f"{t} {int(c.get('written', 0)):,}" for t, c in sorted(previous.get("tables", {}).items())
+            )
+            report.notes.append(
+                "same content already imported with the same options; nothing written now"
+                + (f" (rows it wrote then, still there: {earlier})" if earlier else "")
+            )
             return report
         job: _FileJob | None = None
         try:
@@ -441,6 +462,17 @@ class _Session:
             return None
         return manifest
 
+    def _earlier_rows(self, short: str) -> dict[str, int]:
+        """Rows per table an earlier import of the same content (any options) still has in the workspace."""
+        try:
+            manifest = json.loads(self._manifest_path(short).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {}
+        if not all((self.workspace / part).is_file() for part in manifest.get("parts", [])):
+            return {}
+        tables = manifest.get("tables") or {}
+        return {str(t): int(c.get("written", 0)) for t, c in tables.items() if int(c.get("written", 0))}
+
     def _remove_previous(self, short: str) -> None:
         """Delete an earlier import of the same content (its parts and rejects), whatever its options."""
         prefix = f"import-{short}-"
@@ -458,6 +490,8 @@ class _Session:
 
     def _commit(self, unit: InputUnit, report: FileReport, job: _FileJob, short: str) -> None:
         """Move the staged parts and rejects into the workspace, replacing an earlier import."""
+        for table, written in self._earlier_rows(short).items():
+            report.counts(table).replaced = written
         self._remove_previous(short)
         parts: list[Path] = []
         for table, staged in job.staged_parts:

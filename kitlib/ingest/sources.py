@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 SNIFF_BYTES = 1 << 20
 _BLOCK = 1 << 20
 _TAIL = 4096
+#: JSON documents up to this size (decompressed) are parsed again on a syntax error, for its line and column.
+LOCATE_LIMIT = 64 << 20
+#: How far the streaming JSON parser may have read past an error (its buffer and the reader's).
+LOOKAHEAD_BYTES = (256 + 64) * 1024
 _CSV_FIELD_LIMIT = 64 << 20
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _ENVELOPE_KEYS = ("records", "value")
@@ -494,7 +498,11 @@ class SourceReader:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield RawRecord(f"line {line_no}", None, text.rstrip("\r\n"), f"invalid JSON: {exc}")
+                where = f"line {line_no}, column {exc.colno}"
+                reason = f"invalid JSON at {where}: {exc.msg}"
+                if not any(n.startswith(f"{self.unit.label}: invalid JSON") for n in self.notes):
+                    self.notes.append(f"{self.unit.label}: {reason} (rejected, as is any other invalid line)")
+                yield RawRecord(f"line {line_no}", None, text.rstrip("\r\n"), reason)
                 continue
             yield from _expand(value, f"line {line_no}", self.notes)
 
@@ -532,13 +540,40 @@ class SourceReader:
             reason = (
                 f"the input ends inside a JSON value after {count} complete record(s) (truncated file?)"
                 if truncated
-                else f"invalid JSON after {count} complete record(s): {_first_line(str(exc))}; "
+                else f"{self.unit.label}: invalid JSON {self._error_place(count, _first_line(str(exc)))}; "
                 "the rest of the file could not be read"
             )
             self.fatal = reason
             yield RawRecord(f"after record {count}", None, tail.decode("utf-8", "backslashreplace"), reason)
         if self._data is not None and b"@odata.nextLink" in self._data.tail:
             self._note_next_link()
+
+    def _error_place(self, count: int, parser_says: str) -> str:
+        """Where a JSON document stops parsing: line and column, read again by Python's parser.
+
+        The streaming parser (yajl) names no position. Inputs up to :data:`LOCATE_LIMIT`
+        (decompressed) are parsed again whole for the exact line and column; a larger one is
+        placed by the bytes read so far, as a range.
+        """
+        consumed = self.data_bytes
+        after = f"after {count} complete record(s)"
+        try:
+            with open_bytes(self.unit) as stream:
+                data = stream.read(LOCATE_LIMIT + 1)
+            if len(data) <= LOCATE_LIMIT:
+                text = data.decode(self.encoding or "utf-8", errors="replace").lstrip("\ufeff")
+                try:
+                    json.loads(text)
+                except json.JSONDecodeError as exc:
+                    return f"at line {exc.lineno}, column {exc.colno}: {exc.msg} ({after})"
+                return f"{after}: {parser_says}"
+            del data
+            with open_bytes(self.unit) as stream:
+                lines = _newlines_before(stream, max(0, consumed - LOOKAHEAD_BYTES))
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            return f"{after}: {parser_says}"
+        start = max(0, consumed - LOOKAHEAD_BYTES)
+        return f"{after}, between bytes {start:,} and {consumed:,} (from about line {lines + 1:,}): {parser_says}"
 
     def _note_next_link(self) -> None:
         message = (
@@ -572,6 +607,18 @@ class SourceReader:
             raise UnreadableInputError(
                 self.unit.label, f"read failed after about {self.data_bytes} bytes: {exc}"
             ) from None
+
+
+def _newlines_before(stream: IO[bytes], offset: int) -> int:
+    """Line breaks in the first ``offset`` bytes of ``stream`` (read in blocks, never held whole)."""
+    seen = lines = 0
+    while seen < offset:
+        block = stream.read(min(1 << 20, offset - seen))
+        if not block:
+            break
+        lines += block.count(b"\n")
+        seen += len(block)
+    return lines
 
 
 def _parses_alone(line: str) -> bool:
