@@ -32,11 +32,12 @@ recorded responses and the Kusto / Log Analytics docs; see :data:`ANSWER_ACTIONS
   ``innererror``) or ``"la"`` (the Log Analytics query API: ``BadArgumentError`` > ``SemanticError``
   > ``SEM0100`` nested ``innererror``);
 - queue actions ``expire_inband`` ("Query is expired", 0x80DA0006, inside a 200 answer after
-  ``inband_rows`` rows), ``runaway_inband``, ``completion_error`` (an error only in
-  ``DataSetCompletion``), ``completion_flag`` (``HasErrors`` with no error object),
-  ``cancelled``, ``qci_warning`` (a Level 3 Warning row on a complete answer), ``text_400``,
-  ``html_502``, ``empty_200``, ``json_500_no_error`` and ``la_partial_200`` (the query API's
-  ``{"tables": ..., "error": {"code": "PartialError"}}``);
+  ``inband_rows`` rows), ``expire_completion`` (the same, reported only as a
+  QueryCompletionInformation Error row and in ``DataSetCompletion``), ``runaway_inband``,
+  ``completion_error`` (an error only in ``DataSetCompletion``), ``completion_flag``
+  (``HasErrors`` with no error object), ``cancelled``, ``qci_warning`` (a Level 3 Warning row
+  on a complete answer), ``text_400``, ``html_502``, ``empty_200``, ``json_500_no_error`` and
+  ``la_partial_200`` (the query API's ``{"tables": ..., "error": {"code": "PartialError"}}``);
 - :meth:`StandinKusto.reply_with` answers the next query with hand-written columns and rows
   (v2 JSON values: timespans as ``"-1.02:03:04.5670000"``, longs as JSON numbers, ...).
 
@@ -108,6 +109,7 @@ _MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
 ANSWER_ACTIONS = frozenset(
     {
         "expire_inband",
+        "expire_completion",
         "runaway_inband",
         "completion_error",
         "completion_flag",
@@ -803,8 +805,11 @@ def _frames(
     limit = standin.truncate_rows
     truncated = limit is not None and len(rows) > limit
     stream_failure = action in ("expire_inband", "runaway_inband")
+    # Whether the service moves an expiry into a completion row when asked to defer partial
+    # failures is not documented; this action sends that form (E_QUERY_CANCELLED's status code).
+    expired_in_completion = action == "expire_completion"
     kept = rows[:limit] if truncated and limit is not None else rows
-    if stream_failure:
+    if stream_failure or expired_in_completion:
         kept = rows[: standin.inband_rows]
     crid = record.client_request_id or f"unspecified;{uuid.uuid4()}"
     activity = str(uuid.uuid4())
@@ -820,12 +825,12 @@ def _frames(
         "@context": context,
         "@permanent": False,
     }
-    if stream_failure:
+    if stream_failure or expired_in_completion:
         error = {
             "code": "Internal service error",
             "message": "Request aborted due to an internal service error.",
             "@type": "Kusto.Data.Exceptions.KustoDataStreamException",
-            "@message": EXPIRED_TEXT if action == "expire_inband" else RUNAWAY_TEXT,
+            "@message": RUNAWAY_TEXT if action == "runaway_inband" else EXPIRED_TEXT,
             "@context": context,
             "@permanent": False,
         }
@@ -914,6 +919,15 @@ def _frames(
                 {"Count": 1, "Text": text},
             )
         )
+    elif expired_in_completion:
+        status_rows.append(
+            status_row(
+                (2, "Error"),
+                (-2133196794, "Query was cancelled (E_QUERY_CANCELLED). (-2133196794)"),
+                (1, "QueryLimitsExceeded"),
+                {"Count": 1, "Text": EXPIRED_TEXT},
+            )
+        )
     elif not inband:
         status_rows.append(
             status_row(
@@ -967,7 +981,7 @@ def _frames(
                 status_rows,
             )
         )
-    failed = truncated or stream_failure or action in ("completion_error", "completion_flag")
+    failed = truncated or stream_failure or action in ("completion_error", "completion_flag", "expire_completion")
     completion: dict[str, Any] = {
         "FrameType": "DataSetCompletion",
         "HasErrors": failed,

@@ -637,10 +637,11 @@ def test_bodies_that_are_not_kusto_errors_fail_clearly(standin: StandinKusto) ->
     assert [q.status for q in standin.queries()] == [400, 502, 502, 200, 500]
 
 
-def test_query_is_expired_inside_the_result_is_a_timeout_with_advice(standin: StandinKusto) -> None:
+@pytest.mark.parametrize("action", ["expire_inband", "expire_completion"])
+def test_query_is_expired_inside_the_result_is_a_timeout_with_advice(standin: StandinKusto, action: str) -> None:
     live = backend(standin, lambda: token, on_partial="warn")
     token = static_token(standin)
-    standin.queue("expire_inband")
+    standin.queue(action)
     with pytest.raises(QueryTimeoutError) as err:
         live.run(get_query("arm_writes_mfa_daily"), WINDOW)
     text = str(err.value)
