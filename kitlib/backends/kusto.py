@@ -99,7 +99,7 @@ _EXPIRED_STATUS = -2133196794
 _TRUNCATED = re.compile(r"80DA0003|E_QUERY_RESULT_SET_TOO_LARGE", re.IGNORECASE)
 _RUNAWAY = re.compile(r"80DA0001|E_RUNAWAY_QUERY", re.IGNORECASE)
 #: QueryCompletionInformation levels: 1 Critical, 2 Error, 3 Warning, 4 Info, 5 Verbose, 6 Stats.
-_ERROR_LEVEL, _WARNING_LEVEL = 2, 3
+_WARNING_LEVEL = 3
 #: A Kusto timespan as the v2 protocol writes it: ``[-][d.]hh:mm:ss[.fffffff]``.
 _TIMESPAN = re.compile(r"^(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$")
 _TICKS_PER_SECOND = 10_000_000
@@ -248,15 +248,15 @@ class KustoBackend(ClosingBackend):
             if missing:
                 text = _empty_tables(missing) + text
         log.debug("query %s: parameters %s", label, _redacted(query, values))
-        answer = self._send(text, properties, label, query)
+        answer: Answer = self._send(text, properties, label, query)
         frame = result_frame(answer.columns, answer.rows, query.name)
         outcome = _Outcome(frame)
         verdict = answer.verdict()
         outcome.warnings.extend(f"{label}: service warning: {w}" for w in verdict.warnings)
         if verdict.expired:
+            reason = (verdict.reason or "Query is expired").rstrip(".")
             raise QueryTimeoutError(
-                query.name,
-                f"{label}: {verdict.reason.rstrip('.')} ({len(frame)} rows had arrived). {self._timeout_advice()}",
+                query.name, f"{label}: {reason} ({len(frame)} rows had arrived). {self._timeout_advice()}"
             )
         if verdict.reason is not None:
             outcome.partial_reason = verdict.reason
