@@ -154,6 +154,8 @@ class NotebookContext:
     live_glue: bool = True
     _analysis: Analysis | None = field(default=None, repr=False)
     _absent: list[str] | None = field(default=None, repr=False)
+    # Queries this page ran itself: they read the tables that were there (absent ones stood in empty).
+    _read_what_was_there: set[str] = field(default_factory=set, repr=False)
     # The analysis' query frames before pseudonymisation: kernel-only, never displayed.
     _raw_frames: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -233,6 +235,7 @@ class NotebookContext:
         result: QueryResult = run_query(
             self.backend, name, now=self.now, lookback=self.lookback, if_absent="empty", **parameters
         )
+        self._read_what_was_there.add(name)
         self.record(missing_tables=result.missing_tables, warnings=result.warnings, complete=result.complete)
         roles = dict(get_query(name).pii)
         return self.protect(result.frame, roles)
@@ -282,7 +285,7 @@ class NotebookContext:
         for need in needs:
             if need in TABLES:
                 tables.extend(self.missing(need))
-            elif self.missing(*get_query(need).tables):
+            elif need not in self._read_what_was_there and self.missing(*get_query(need).tables):
                 tables.extend(get_query(need).all_tables)  # the query did not run: none of its tables was read
             else:
                 tables.extend(self.missing(need))  # only optional tables absent
@@ -311,6 +314,16 @@ class NotebookContext:
         if not gap.html:
             return display
         return None if quiet else gap
+
+    def unless_unseen(self, display: Any, frame: pd.DataFrame, *needs: str) -> Any:
+        """``display``, or nothing when ``frame`` is empty because a table ``needs`` is absent.
+
+        An empty chart says "no data"; where the kit could not look that would read as a
+        finding. The section's gap note (or the page's empty state) has already said why.
+        """
+        if len(frame) == 0 and (self.unread(*needs) or self.failed(*(n for n in needs if n not in TABLES))):
+            return None
+        return display
 
     def measured(self, value: Any, *needs: str) -> Any:
         """``value``, or None when a table it is counted from is absent (a number that was not measured)."""

@@ -117,9 +117,12 @@ def empty_window_warning(
     suggestion = suggested_window(coverages, lookback)
     assert suggestion is not None  # some table has rows, so it has an oldest and a newest one
     now, span = suggestion
-    ranges = "; ".join(f"{c.table} {_day(c.oldest)} .. {_day(c.newest)}" for c in coverages if c.oldest and c.newest)
+    held = [c for c in coverages if c.oldest and c.newest]
+    first = min(c.oldest for c in held if c.oldest)
+    last = max(c.newest for c in held if c.newest)
     return (
-        f"the window {window} holds no rows in any table: the data covers {ranges}. "
+        f"the window {window} holds no rows in any table: the data covers {_day(first)} .. {_day(last)} "
+        f"({', '.join(c.table for c in held)}). "
         f"Run with --now {now:%Y-%m-%dT%H:%M:%SZ} --lookback {format_timespan(span)} to analyse it"
     )
 
