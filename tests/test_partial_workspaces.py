@@ -30,6 +30,7 @@ import pytest
 from kitlib.demo import generate
 from kitlib.domain.schema import TABLES
 from kitlib.render.glue import read_glued
+from kitlib.reporting.params import available_notebooks
 
 # Kernel runs are shared through module fixtures: keep this module on one xdist worker.
 pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("partial-workspaces")]
@@ -37,13 +38,7 @@ pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("partial-workspaces"
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 NOW_TEXT = "2026-11-27T00:00:00Z"
 DAYS = 7  # the demo data covers 7 days of the default 30-day window
-NOTEBOOKS = (
-    "readiness_overview",
-    "identities_at_risk",
-    "automation_accounts",
-    "tools_and_versions",
-    "identity_drilldown",
-)
+NOTEBOOKS = tuple(path.stem for path in available_notebooks())  # every page the kit ships
 IDENTITY_SOURCES = ("AzureActivity", "SigninLogs", "AADNonInteractiveUserSignInLogs")
 SIGNIN_TABLES = ("SigninLogs", "AADNonInteractiveUserSignInLogs")
 WORKLOAD_TABLES = ("AADServicePrincipalSignInLogs", "AADManagedIdentitySignInLogs")
