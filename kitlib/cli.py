@@ -340,7 +340,7 @@ def report_command(
         keep_history=not no_history,
         owners=owners,
     )
-    for warning in run.warnings:
+    for warning in run.console_warnings():
         click.echo(f"warning: {warning}", err=True)
     for failed in run.failed:
         click.echo(f"error: notebook {failed.name} {failed.status}: {failed.error or ''}".rstrip(), err=True)

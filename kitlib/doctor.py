@@ -16,12 +16,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from kitlib.backends.base import Backend, window
 from kitlib.backends.connect import connect
+from kitlib.backends.coverage import Coverage, empty_window_warning, table_coverage, utility_query
 from kitlib.domain.schema import TABLES
-from kitlib.query.catalog import Query, load_catalog, parse_query
+from kitlib.query.catalog import Query, load_catalog
 
 LEVELS = ("ok", "info", "warning", "problem")
 
@@ -178,12 +177,34 @@ def diagnose(
             continue
         schema = _schema(backend, table)
         mismatches, absent = _compare(table, schema)
-        coverage = _coverage(backend, table, start, end)
-        check = TableCheck(table, True, required, optional, *coverage, tuple(mismatches), tuple(absent))
+        coverage = table_coverage(backend, table, start, end)
+        check = TableCheck(
+            table,
+            True,
+            required,
+            optional,
+            coverage.rows_in_window,
+            coverage.total_rows,
+            coverage.oldest,
+            coverage.newest,
+            tuple(mismatches),
+            tuple(absent),
+        )
         findings = _present_findings(check, users, start, end)
         checks.append(replace(check, findings=tuple(findings)))
-    all_findings = tuple(f for c in checks for f in c.findings)
+    all_findings = tuple(f for c in checks for f in c.findings) + tuple(_window_findings(checks, start, end, lookback))
     return DoctorReport(str(getattr(backend, "description", "workspace")), start, end, tuple(checks), all_findings)
+
+
+def _window_findings(
+    checks: list[TableCheck], start: dt.datetime, end: dt.datetime, lookback: dt.timedelta
+) -> list[Finding]:
+    """A window that misses all the data: name the data's range and the --now that would cover it."""
+    coverages = [
+        Coverage(c.table, c.total_rows or 0, c.rows_in_window or 0, c.oldest, c.newest) for c in checks if c.present
+    ]
+    message = empty_window_warning(coverages, start, end, lookback)
+    return [Finding("problem", "window", message)] if message else []
 
 
 def doctor(
@@ -201,20 +222,13 @@ def doctor(
 # -- the checks ---------------------------------------------------------------------------------
 
 
-def _doctor_query(kind: str, table: str, body: str, declares_window: bool) -> Query:
-    name = f"doctor_{kind}_{table}"
-    declare = "declare query_parameters(start:datetime, end:datetime);\n" if declares_window else ""
-    text = f"// name: {name}\n// description: kitlib doctor {kind} check\n// tables: {table}\n{declare}{body}\n"
-    return parse_query(Path(f"{name}.kql"), text)
-
-
 def _schema(backend: Backend, table: str) -> dict[str, str]:
     reader = getattr(backend, "table_schema", None)
     if callable(reader):
         found = reader(table)
         if found is not None:
             return dict(found)
-    query = _doctor_query("schema", table, f"{table} | getschema | project ColumnName, ColumnType", False)
+    query = utility_query("schema", table, f"{table} | getschema | project ColumnName, ColumnType", False)
     frame = backend.run(query, {}).frame
     return {str(name): str(kind) for name, kind in zip(frame["ColumnName"], frame["ColumnType"], strict=True)}
 
@@ -228,27 +242,6 @@ def _compare(table: str, actual: Mapping[str, str]) -> tuple[list[tuple[str, str
         elif found.lower() != expected:
             mismatches.append((column, expected, found.lower()))
     return mismatches, absent
-
-
-def _coverage(
-    backend: Backend, table: str, start: dt.datetime, end: dt.datetime
-) -> tuple[int, int, dt.datetime | None, dt.datetime | None]:
-    query = _doctor_query(
-        "coverage",
-        table,
-        f"{table}\n| summarize Total = count(), InWindow = countif(TimeGenerated >= start and TimeGenerated < end), "
-        f"Oldest = min(TimeGenerated), Newest = max(TimeGenerated)",
-        True,
-    )
-    row = backend.run(query, {"start": start, "end": end}).frame.iloc[0]
-    return int(row["InWindow"]), int(row["Total"]), _when(row["Oldest"]), _when(row["Newest"])
-
-
-def _when(value: Any) -> dt.datetime | None:
-    if value is None or pd.isna(value):
-        return None
-    moment: dt.datetime = pd.Timestamp(value).to_pydatetime()
-    return moment.astimezone(dt.UTC)
 
 
 def _missing(table: str, required: tuple[str, ...], optional: tuple[str, ...]) -> list[Finding]:
@@ -352,6 +345,9 @@ def render(report: DoctorReport) -> str:
         for finding in check.findings:
             lines.append(f"  {finding.level}: {finding.message}")
         lines.append("")
+    for finding in report.findings:
+        if finding.table == "window":
+            lines.extend([f"window: {finding.level}: {finding.message}", ""])
     counts = {level: sum(1 for f in report.findings if f.level == level) for level in ("problem", "warning")}
     lines.append(
         f"summary: {counts['problem']} problem(s), {counts['warning']} warning(s)"

@@ -34,10 +34,14 @@ import pandas as pd
 from kitlib.analysis.cache import analysis_key, cached_analysis
 from kitlib.analysis.findings import (
     BELOW_CLAIMS_LABELS,
+    IDENTITY_SOURCES,
     action_counts,
     below_claims_versions,
     by_severity,
+    could_not_look,
+    gap_lines,
     next_steps,
+    no_activity_text,
     too_old_clients,
 )
 from kitlib.analysis.history import changes, history_frame, load_history, snapshot
@@ -46,6 +50,9 @@ from kitlib.analysis.model import Analysis, empty_frame, empty_timeline, identit
 from kitlib.analysis.tools import CLI_CAVEAT
 from kitlib.backends.base import Backend, QueryResult
 from kitlib.backends.connect import connect, resolve_workspace, workspace_label
+from kitlib.backends.coverage import empty_window_warning, table_coverage, workspace_coverage
+from kitlib.backends.local import empty_result
+from kitlib.domain.schema import TABLES
 from kitlib.environment import HISTORY_ENV
 from kitlib.errors import UsageError
 from kitlib.privacy.protect import protect_analysis, protect_frame
@@ -81,10 +88,12 @@ __all__ = [
     "bullets",
     "by_severity",
     "changes",
+    "could_not_look",
     "empty_frame",
     "empty_timeline",
     "esc",
     "figures",
+    "gap_lines",
     "glue",
     "glue_bundle",
     "headline",
@@ -144,6 +153,9 @@ class NotebookContext:
     complete: bool = True
     live_glue: bool = True
     _analysis: Analysis | None = field(default=None, repr=False)
+    _absent: list[str] | None = field(default=None, repr=False)
+    # Queries this page ran itself: they read the tables that were there (absent ones stood in empty).
+    _read_what_was_there: set[str] = field(default_factory=set, repr=False)
     # The analysis' query frames before pseudonymisation: kernel-only, never displayed.
     _raw_frames: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -182,6 +194,7 @@ class NotebookContext:
             "pseudonymized": self.pseudonymize,
             "pseudonym_key": key_note,
             "missing_tables": sorted(set(self.missing_tables)),
+            "gaps": gap_lines(sorted(set(self.missing_tables))),
             "warnings": list(dict.fromkeys(self.warnings)),
             "complete": self.complete,
             "python": platform.python_version(),
@@ -214,11 +227,150 @@ class NotebookContext:
     # -- data --------------------------------------------------------------------------------
 
     def query(self, name: str, **parameters: Any) -> pd.DataFrame:
-        """Run catalog query ``name`` over the window; personal-data columns are pseudonymised."""
-        result: QueryResult = run_query(self.backend, name, now=self.now, lookback=self.lookback, **parameters)
+        """Run catalog query ``name`` over the window; personal-data columns are pseudonymised.
+
+        A table the workspace lacks stands in as an empty one (recorded as missing), so a page
+        shows what the other tables hold and says, with :meth:`gap_note`, what it could not see.
+        """
+        result: QueryResult = run_query(
+            self.backend, name, now=self.now, lookback=self.lookback, if_absent="empty", **parameters
+        )
+        self._read_what_was_there.add(name)
         self.record(missing_tables=result.missing_tables, warnings=result.warnings, complete=result.complete)
         roles = dict(get_query(name).pii)
         return self.protect(result.frame, roles)
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """The analysis' frame of query ``name``; with no rows but every column when it could not run.
+
+        A query whose table is absent (or that failed) leaves no columns behind; a page that
+        filters or plots it would stop on a KeyError. This gives it the query's own columns and
+        types instead; :meth:`gap_note` says why it is empty.
+        """
+        frame = self.analyze().frames.get(name)
+        if frame is None or len(frame.columns) == 0:
+            return self.protect(empty_result(get_query(name)), dict(get_query(name).pii))
+        return frame
+
+    def absent_tables(self) -> list[str]:
+        """Every table the kit reads that this workspace lacks (recorded, so the header lists them all).
+
+        The analysis names only the absent tables of queries it tried; a query skipped for one
+        table never asks about its optional ones.
+        """
+        if self._absent is None:
+            self._absent = [t for t in TABLES if t not in self.backend.available_tables()]
+            self.record(missing_tables=self._absent)
+        return self._absent
+
+    def missing(self, *needs: str) -> list[str]:
+        """The tables among ``needs`` (query or table names) that this workspace lacks, in order."""
+        absent = set(self.absent_tables())
+        tables: list[str] = []
+        for need in needs:
+            tables.extend([need] if need in TABLES else get_query(need).all_tables)
+        return [t for t in dict.fromkeys(tables) if t in absent]
+
+    def failed(self, *queries: str) -> list[str]:
+        """Queries among ``queries`` the analysis ran without getting an answer (its tables were there)."""
+        frames = self.analyze().frames
+        return [
+            q for q in queries if q in frames and len(frames[q].columns) == 0 and not self.missing(*get_query(q).tables)
+        ]
+
+    def unread(self, *needs: str) -> list[str]:
+        """Tables the ``needs`` (query or table names) could not read: absent ones, and present ones
+        whose query did not run because a table it reads together with them is absent."""
+        tables: list[str] = []
+        for need in needs:
+            if need in TABLES:
+                tables.extend(self.missing(need))
+            elif need not in self._read_what_was_there and self.missing(*get_query(need).tables):
+                tables.extend(get_query(need).all_tables)  # the query did not run: none of its tables was read
+            else:
+                tables.extend(self.missing(need))  # only optional tables absent
+        return list(dict.fromkeys(tables))
+
+    def gap_note(self, *needs: str) -> HTML:
+        """Where a section could not look: absent tables, failed queries (empty HTML when it could)."""
+        missing = self.missing(*needs)
+        unread = [t for t in self.unread(*needs) if t not in set(missing)]
+        parts = []
+        sentence = could_not_look(missing, unread)
+        if sentence:
+            parts.append(note(sentence, kind="warning").html)
+        broken = self.failed(*(n for n in needs if n not in TABLES))
+        if broken:
+            text = f"Could not look: the service did not answer {', '.join(broken)} (the header lists why)."
+            parts.append(note(text, kind="warning").html)
+        return HTML("".join(parts), " ".join(parts) and "could not look")
+
+    def unless_missing(self, display: Any, *needs: str, quiet: bool = False) -> Any:
+        """``display`` when the section's tables were there and its queries answered, else its gap note.
+
+        ``quiet``: show nothing instead of the note (an earlier display of the section said it).
+        """
+        gap = self.gap_note(*needs)
+        if not gap.html:
+            return display
+        return None if quiet else gap
+
+    def unless_unseen(self, display: Any, frame: pd.DataFrame, *needs: str) -> Any:
+        """``display``, or nothing when ``frame`` is empty because a table ``needs`` is absent.
+
+        An empty chart says "no data"; where the kit could not look that would read as a
+        finding. The section's gap note (or the page's empty state) has already said why.
+        """
+        if len(frame) == 0 and (self.unread(*needs) or self.failed(*(n for n in needs if n not in TABLES))):
+            return None
+        return display
+
+    def measured(self, value: Any, *needs: str) -> Any:
+        """``value``, or None when a table it is counted from is absent (a number that was not measured)."""
+        return None if self.missing(*needs) or self.failed(*(n for n in needs if n not in TABLES)) else value
+
+    def partial(self, value: int, *needs: str) -> int | str | None:
+        """A count for a tile: itself when its tables were all there, "at least N" when some were, None when none."""
+        missing = self.missing(*needs)
+        if not missing:
+            return value
+        tables = [t for n in needs for t in ([n] if n in TABLES else get_query(n).all_tables)]
+        if set(tables) <= set(missing):
+            return None
+        return f"at least {value:,}"
+
+    def days_covered(self, table: str) -> float | None:
+        """Days of the window ``table`` holds data for: what a per-day rate divides by (None when absent).
+
+        An export that starts after the window does, or stops before it ends, would make a rate
+        over the window's full length too low.
+        """
+        if self.missing(table):
+            return None
+        return table_coverage(self.backend, table, self.start, self.end).days_covered(self.start, self.end)
+
+    def window_warning(self) -> str | None:
+        """When no present table has a row in the window: the data's time range and a --now that covers it.
+
+        Recorded as a warning too, so the report header names the misplaced window.
+        """
+        coverage = workspace_coverage(self.backend, self.start, self.end)
+        message = empty_window_warning(coverage, self.start, self.end, self.lookback)
+        if message:
+            self.record(warnings=[message])
+        return message
+
+    def no_activity(self) -> HTML:
+        """The empty state of a page: "nothing seen" only where the kit could look, else "could not look"."""
+        unread = [t for t in self.unread("arm_writes_by_identity", "arm_token_signins") if t in set(IDENTITY_SOURCES)]
+        unread += [t for q in self.failed("arm_writes_by_identity", "arm_token_signins") for t in get_query(q).tables]
+        unread = list(dict.fromkeys(unread))
+        text = no_activity_text(unread, self.missing(*IDENTITY_SOURCES))
+        misplaced = self.window_warning()
+        if misplaced:  # not "nothing to show": the window missed the data
+            said = f"{misplaced[0].upper()}{misplaced[1:]}."
+            text = f"{text} {said}" if unread else said
+        return note(text, kind="warning" if unread or misplaced else "info")
 
     def analysis_key(self) -> dict[str, Any]:
         """What an analysis result depends on; a cached result is used only when this matches."""
@@ -254,7 +406,9 @@ class NotebookContext:
         given = [b for b in self.breakglass if not is_pseudonym(b)]
         hidden = [b for b in self.breakglass if is_pseudonym(b)]
         if hidden:
-            frame = run_query(self.backend, "arm_writes_by_identity", now=self.now, lookback=self.lookback).frame
+            frame = run_query(
+                self.backend, "arm_writes_by_identity", now=self.now, lookback=self.lookback, if_absent="empty"
+            ).frame
             pool = [str(c) for c in frame.get("Identity", pd.Series(dtype=object)).dropna().unique()]
             for pseudonym in hidden:
                 original = self.resolve_identity(pseudonym, pool)
@@ -335,7 +489,9 @@ class NotebookContext:
         self.analyze()
         writes = self._raw_frames.get("arm_writes_by_identity")
         if not isinstance(writes, pd.DataFrame) or "Identity" not in writes.columns:
-            result = run_query(self.backend, "arm_writes_by_identity", now=self.now, lookback=self.lookback)
+            result = run_query(
+                self.backend, "arm_writes_by_identity", now=self.now, lookback=self.lookback, if_absent="empty"
+            )
             self.record(missing_tables=result.missing_tables, warnings=result.warnings, complete=result.complete)
             writes = result.frame
         candidates = [str(c) for c in writes.get("Identity", pd.Series(dtype=object)).dropna().unique()]

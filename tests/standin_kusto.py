@@ -24,6 +24,23 @@ Scriptable failure modes: :meth:`StandinKusto.queue` takes actions consumed one 
 attributes set persistent behaviour (``truncate_rows``, ``delay_seconds``, ``deny_all``,
 ``accept_parameters``, ``schema_overrides``, ``token_lifetime``).
 
+Answers shaped as the service sends them (written by hand from the shapes in azure-kusto-data's
+recorded responses and the Kusto / Log Analytics docs; see :data:`ANSWER_ACTIONS`):
+
+- ``error_style`` picks the body of a refused query: ``"adx"`` (the OneApi ``@message`` plus an
+  ``innererror`` with ``@errorCode``/``@errorMessage``), ``"adx_inner_only"`` (the reason only in
+  ``innererror``) or ``"la"`` (the Log Analytics query API: ``BadArgumentError`` > ``SemanticError``
+  > ``SEM0100`` nested ``innererror``);
+- queue actions ``expire_inband`` ("Query is expired", 0x80DA0006, inside a 200 answer after
+  ``inband_rows`` rows), ``expire_completion`` (the same, reported only as a
+  QueryCompletionInformation Error row and in ``DataSetCompletion``), ``runaway_inband``,
+  ``completion_error`` (an error only in ``DataSetCompletion``), ``completion_flag``
+  (``HasErrors`` with no error object), ``cancelled``, ``qci_warning`` (a Level 3 Warning row
+  on a complete answer), ``text_400``, ``html_502``, ``empty_200``, ``json_500_no_error`` and
+  ``la_partial_200`` (the query API's ``{"tables": ..., "error": {"code": "PartialError"}}``);
+- :meth:`StandinKusto.reply_with` answers the next query with hand-written columns and rows
+  (v2 JSON values: timespans as ``"-1.02:03:04.5670000"``, longs as JSON numbers, ...).
+
 The server stops when the context manager exits, when :meth:`stop` is called, or by itself
 after ``max_lifetime`` seconds. Run it by hand with::
 
@@ -88,6 +105,29 @@ _DUCK_TO_KUSTO = {
     "UUID": "guid",
 }
 _MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
+#: Queue actions that shape a whole answer (besides the transport failures).
+ANSWER_ACTIONS = frozenset(
+    {
+        "expire_inband",
+        "expire_completion",
+        "runaway_inband",
+        "completion_error",
+        "completion_flag",
+        "cancelled",
+        "qci_warning",
+        "text_400",
+        "html_502",
+        "empty_200",
+        "json_500_no_error",
+        "la_partial_200",
+        "canned",
+    }
+)
+ERROR_STYLES = ("adx", "adx_inner_only", "la")
+#: The service's words for an expired query (E_QUERY_CANCELLED after its timeout) and a runaway one.
+EXPIRED_TEXT = "Query execution has resulted in error (0x80DA0006): Query is expired."
+LOW_MEMORY_TEXT = "Partial query failure: Low memory condition (E_LOW_MEMORY_CONDITION). (message: 'bad allocation')"
+RUNAWAY_TEXT = "Query execution has exceeded the allowed limits (80DA0001): the query used too many resources."
 
 
 @dataclass
@@ -152,6 +192,9 @@ class StandinKusto:
         self.schema_overrides: dict[str, dict[str, str]] = {}
         self.token_lifetime = 3600
         self.retry_after_seconds = 0
+        self.error_style = "adx"
+        self.inband_rows = 2  # rows sent before an in-band error
+        self._canned: collections.deque[tuple[list[dict[str, str]], list[list[Any]]]] = collections.deque()
         # records
         self.received: list[Received] = []
         self.grants: list[str] = []
@@ -228,12 +271,18 @@ class StandinKusto:
 
     def queue(self, *actions: str) -> None:
         """Failure modes for the next query requests, one action per request, in order."""
-        allowed = {"ok", "throttle", "unauthorized", "unavailable", "timeout", "drop"}
+        allowed = {"ok", "throttle", "unauthorized", "unavailable", "timeout", "drop"} | ANSWER_ACTIONS
         for action in actions:
             if action not in allowed:
                 raise ValueError(f"unknown action {action!r}; use {sorted(allowed)}")
         with self._lock:
             self._script.extend(actions)
+
+    def reply_with(self, columns: list[tuple[str, str]], rows: list[list[Any]]) -> None:
+        """Answer the next query with these (name, Kusto type) columns and v2 JSON rows, as written."""
+        with self._lock:
+            self._canned.append(([{"ColumnName": n, "ColumnType": t} for n, t in columns], rows))
+            self._script.append("canned")
 
     def revoke_tokens(self) -> None:
         """Reject every access token issued so far (as after a password reset); refresh still works."""
@@ -324,6 +373,47 @@ class StandinKusto:
             override = self.schema_overrides[getschema.group(1)]
             rows = [[name, override.get(name, kind)] for name, kind in rows if override.get(name) != "-"]
         return [{"ColumnName": n, "ColumnType": k} for n, k in zip(names, kinds, strict=True)], rows
+
+    def refusal(self, detail: str, exception: str, reason: str | None = None) -> dict[str, Any]:
+        """The 400 body for a query the service will not run, in the current ``error_style``.
+
+        ``reason`` is the semantic part without the "Semantic error: SEMxxxx:" prefix (the
+        inner error's ``@errorMessage``); it defaults to ``detail``.
+        """
+        code_match = re.search(r"\b((?:SEM|SYN)\d{4})\b", detail)
+        code = code_match.group(1) if code_match else exception.replace("Exception", "")
+        reason = reason or detail
+        if self.error_style == "la":
+            category = "SemanticError" if exception == "SemanticException" else "SyntaxError"
+            middle = "A semantic error occurred." if category == "SemanticError" else "A recognition error occurred."
+            return {
+                "error": {
+                    "message": "The request had some invalid properties",
+                    "code": "BadArgumentError",
+                    "correlationId": str(uuid.uuid4()),
+                    "innererror": {
+                        "code": category,
+                        "message": middle,
+                        "innererror": {"code": code, "message": reason},
+                    },
+                }
+            }
+        inner = {
+            "code": code,
+            "message": reason,
+            "@type": f"Kusto.Data.Exceptions.{exception}",
+            "@message": detail,
+            "@context": {"timestamp": _kusto_time(dt.datetime.now(dt.UTC)), "activityId": str(uuid.uuid4())},
+            "@permanent": True,
+            "@errorCode": code,
+            "@errorMessage": reason,
+        }
+        body = _bad_request(f"Request is invalid and cannot be processed: {detail}", exception)
+        body["error"]["innererror"] = inner
+        if self.error_style == "adx_inner_only":
+            for key in ("@message", "@type", "@context", "@permanent"):
+                body["error"].pop(key)
+        return body
 
 
 #: Ports this process has served Kusto on. azure-kusto-data caches the auth metadata per
@@ -500,10 +590,12 @@ class _KustoHandler(_Handler):
         if action == "unavailable":
             self._send(503, _one_api("ServiceUnavailable", "The service is temporarily unavailable."))
             return 503
+        if action in ("text_400", "html_502", "empty_200", "json_500_no_error"):
+            return self._odd_body(action, record)
         if record.database != standin.database:
             self._send(
                 400,
-                _bad_request(
+                standin.refusal(
                     f"Entity ID '{record.database}' of kind 'Database' was not found.", "EntityNotFoundException"
                 ),
             )
@@ -527,29 +619,55 @@ class _KustoHandler(_Handler):
                 ),
             )
             return 400
+        if action == "canned":
+            with standin._lock:
+                columns, rows = standin._canned.popleft()
+            self._send(200, _frames(record, columns, rows, standin, "ok"))
+            return 200
         try:
             columns, rows = standin.run_kql(record.csl, record.parameters)
         except _ParameterProblem as exc:
-            self._send(400, _bad_request(str(exc), "SyntaxException"))
+            self._send(400, standin.refusal(str(exc), "SyntaxException"))
             return 400
         except duckdb.CatalogException as exc:
             missing = _MISSING_TABLE.search(str(exc))
             if missing:
-                name = missing.group(1)
-                message = (
-                    f"Semantic error: SEM0100: 'table' operator: "
-                    f"Failed to resolve table or column expression named '{name}'"
-                )
+                reason = f"'table' operator: Failed to resolve table or column expression named '{missing.group(1)}'"
+                self._send(400, standin.refusal(f"Semantic error: SEM0100: {reason}", "SemanticException", reason))
             else:
                 message = f"Semantic error: {str(exc).splitlines()[0]}"
-            self._send(400, _bad_request(message, "SemanticException"))
+                self._send(400, standin.refusal(message, "SemanticException"))
             return 400
         except (duckdb_kql.KqlError, duckdb.Error, AssertionError) as exc:
             message = f"Syntax error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            self._send(400, _bad_request(message, "SyntaxException"))
+            self._send(400, standin.refusal(message, "SyntaxException"))
             return 400
-        self._send(200, _frames(record, columns, rows, standin))
+        if action == "la_partial_200":
+            self._send(200, _query_api_partial(columns, rows[: standin.inband_rows]))
+            return 200
+        self._send(200, _frames(record, columns, rows, standin, action))
         return 200
+
+    def _odd_body(self, action: str, record: Received) -> int:
+        """Bodies that are not a OneApi error: plain text, a gateway's HTML, nothing, JSON without "error"."""
+        if action == "text_400":
+            stamp = _kusto_time(dt.datetime.now(dt.UTC))
+            text = (
+                "Bad request: 'where' operator: Failed to resolve scalar expression named 'Nope'\r\n"
+                f"Error details:\r\nClientRequestId='{record.client_request_id}', "
+                f"ActivityId='{uuid.uuid4()}', Timestamp='{stamp}'."
+            )
+            self._send(400, text, content_type="text/plain")
+            return 400
+        if action == "html_502":
+            page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+            self._send(502, page, content_type="text/html")
+            return 502
+        if action == "empty_200":
+            self._send(200, b"")
+            return 200
+        self._send(500, {"message": "An unexpected error occurred.", "correlationId": str(uuid.uuid4())})
+        return 500
 
 
 class _IdpHandler(_Handler):
@@ -672,16 +790,30 @@ class _IdpHandler(_Handler):
 
 
 def _frames(
-    record: Received, columns: list[dict[str, str]], rows: list[list[Any]], standin: StandinKusto
+    record: Received, columns: list[dict[str, str]], rows: list[list[Any]], standin: StandinKusto, action: str = "ok"
 ) -> list[dict[str, Any]]:
-    """The v2 frame list for one answer, truncated and flagged the way the service does it."""
+    """The v2 frame list for one answer, truncated, failed and flagged the way the service does it.
+
+    Truncation honours ``deferpartialqueryfailures`` (a QueryCompletionInformation Error row and
+    the kept rows; without it, the error object in place of the next row, the dataset's
+    completion repeating it, and no completion table, as in the recorded answer). An expired or
+    runaway query ("DataStream" errors, raised after the 200 status line) always arrives inside
+    the rows: the first ``inband_rows`` rows, then the error object.
+    """
     defer = bool(record.options.get("deferpartialqueryfailures")) and standin.honour_defer
     progressive = bool(record.options.get("results_progressive_enabled"))
     limit = standin.truncate_rows
     truncated = limit is not None and len(rows) > limit
+    stream_failure = action in ("expire_inband", "runaway_inband")
+    # Whether the service moves an expiry into a completion row when asked to defer partial
+    # failures is not documented; this action sends that form (E_QUERY_CANCELLED's status code).
+    expired_in_completion = action == "expire_completion"
     kept = rows[:limit] if truncated and limit is not None else rows
+    if stream_failure or expired_in_completion:
+        kept = rows[: standin.inband_rows]
     crid = record.client_request_id or f"unspecified;{uuid.uuid4()}"
     activity = str(uuid.uuid4())
+    context = {"timestamp": _kusto_time(dt.datetime.now(dt.UTC)), "clientRequestId": crid, "activityId": activity}
     error = {
         "code": "LimitsExceeded",
         "message": "Request is invalid and cannot be executed.",
@@ -690,13 +822,28 @@ def _frames(
             f"Query execution has exceeded the allowed limits (80DA0003): "
             f"the results of this query exceed the set limit of {limit} records."
         ),
-        "@context": {
-            "timestamp": _kusto_time(dt.datetime.now(dt.UTC)),
-            "clientRequestId": crid,
-            "activityId": activity,
-        },
+        "@context": context,
         "@permanent": False,
     }
+    if stream_failure or expired_in_completion:
+        error = {
+            "code": "Internal service error",
+            "message": "Request aborted due to an internal service error.",
+            "@type": "Kusto.Data.Exceptions.KustoDataStreamException",
+            "@message": RUNAWAY_TEXT if action == "runaway_inband" else EXPIRED_TEXT,
+            "@context": context,
+            "@permanent": False,
+        }
+    elif action == "completion_error":
+        error = {
+            "code": "Internal service error",
+            "message": "Request aborted due to an internal service error.",
+            "@type": "Kusto.Data.Exceptions.KustoDataStreamException",
+            "@message": LOW_MEMORY_TEXT,
+            "@context": context,
+            "@permanent": False,
+        }
+    inband = stream_failure or (truncated and not defer)
     frames: list[dict[str, Any]] = [
         {
             "FrameType": "DataSetHeader",
@@ -728,7 +875,7 @@ def _frames(
         ),
     ]
     primary_rows: list[Any] = list(kept)
-    if truncated and not defer:
+    if inband:
         primary_rows.append({"OneApiErrors": [{"error": error}]})
     if progressive:
         frames.append(
@@ -759,7 +906,7 @@ def _frames(
         return [stamp, crid, activity, activity, activity, *level, *status, *event, json.dumps(payload)]
 
     status_rows: list[list[Any]] = []
-    if truncated:
+    if truncated and defer:
         text = (
             f"Query result set has exceeded the internal record count limit {limit} "
             f"(E_QUERY_RESULT_SET_TOO_LARGE; see https://aka.ms/kustoquerylimits)"
@@ -772,11 +919,30 @@ def _frames(
                 {"Count": 1, "Text": text},
             )
         )
-    else:
+    elif expired_in_completion:
+        status_rows.append(
+            status_row(
+                (2, "Error"),
+                (-2133196794, "Query was cancelled (E_QUERY_CANCELLED). (-2133196794)"),
+                (1, "QueryLimitsExceeded"),
+                {"Count": 1, "Text": EXPIRED_TEXT},
+            )
+        )
+    elif not inband:
         status_rows.append(
             status_row(
                 (4, "Info"), (0, "S_OK (0)"), (4, "QueryInfo"), {"Count": 1, "Text": "Query completed successfully"}
             )
+        )
+    if action == "qci_warning":
+        status_rows.insert(
+            0,
+            status_row(
+                (3, "Warning"),
+                (0, "S_OK (0)"),
+                (5, "QueryWarning"),
+                {"Count": 1, "Text": "The query used a deprecated function; it still ran in full"},
+            ),
         )
     status_rows.append(
         status_row(
@@ -789,33 +955,70 @@ def _frames(
             },
         )
     )
-    frames.append(
-        _data_table(
-            2,
-            "QueryCompletionInformation",
-            "QueryCompletionInformation",
-            _columns(
-                ("Timestamp", "datetime"),
-                ("ClientRequestId", "string"),
-                ("ActivityId", "guid"),
-                ("SubActivityId", "guid"),
-                ("ParentActivityId", "guid"),
-                ("Level", "int"),
-                ("LevelName", "string"),
-                ("StatusCode", "int"),
-                ("StatusCodeName", "string"),
-                ("EventType", "int"),
-                ("EventTypeName", "string"),
-                ("Payload", "string"),
-            ),
-            status_rows,
+    if inband and not stream_failure:
+        # The recorded answer without deferpartialqueryfailures has no completion table.
+        status_rows = []
+    if status_rows:
+        frames.append(
+            _data_table(
+                2,
+                "QueryCompletionInformation",
+                "QueryCompletionInformation",
+                _columns(
+                    ("Timestamp", "datetime"),
+                    ("ClientRequestId", "string"),
+                    ("ActivityId", "guid"),
+                    ("SubActivityId", "guid"),
+                    ("ParentActivityId", "guid"),
+                    ("Level", "int"),
+                    ("LevelName", "string"),
+                    ("StatusCode", "int"),
+                    ("StatusCodeName", "string"),
+                    ("EventType", "int"),
+                    ("EventTypeName", "string"),
+                    ("Payload", "string"),
+                ),
+                status_rows,
+            )
         )
-    )
-    completion: dict[str, Any] = {"FrameType": "DataSetCompletion", "HasErrors": truncated, "Cancelled": False}
-    if truncated:
+    failed = truncated or stream_failure or action in ("completion_error", "completion_flag", "expire_completion")
+    completion: dict[str, Any] = {
+        "FrameType": "DataSetCompletion",
+        "HasErrors": failed,
+        "Cancelled": action == "cancelled",
+    }
+    if failed and action != "completion_flag":
         completion["OneApiErrors"] = [{"error": error}]
     frames.append(completion)
     return frames
+
+
+def _query_api_partial(columns: list[dict[str, str]], rows: list[list[Any]]) -> dict[str, Any]:
+    """The Log Analytics query API's partial answer: the tables that arrived and a ``PartialError``."""
+    return {
+        "tables": [
+            {
+                "name": "PrimaryResult",
+                "columns": [{"name": c["ColumnName"], "type": c["ColumnType"]} for c in columns],
+                "rows": rows,
+            }
+        ],
+        "error": {
+            "code": "PartialError",
+            "message": "There were some errors when processing your query.",
+            "details": [
+                {
+                    "code": "EngineError",
+                    "message": "Something went wrong processing your query on the server.",
+                    "innererror": {
+                        "code": "-2133196797",
+                        "message": "Query result set has exceeded the internal record count limit "
+                        "(E_QUERY_RESULT_SET_TOO_LARGE)",
+                    },
+                }
+            ],
+        },
+    }
 
 
 def _data_table(table_id: int, kind: str, name: str, columns: list[dict[str, str]], rows: list[Any]) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from standin_kusto import StandinKusto, write_sample_workspace
+from standin_kusto import EXPIRED_TEXT, LOW_MEMORY_TEXT, StandinKusto, write_sample_workspace
 
-from kitlib.backends.kusto import KustoBackend, LiveOptions, result_frame, time_slices
+from kitlib.backends.kusto import KustoBackend, LiveOptions, parse_answer, result_frame, time_slices
 from kitlib.backends.local import LocalBackend
 from kitlib.errors import (
     AuthError,
@@ -232,18 +232,39 @@ def test_truncated_result_in_warn_mode_is_marked_incomplete_and_says_why(standin
     )
 
 
-def test_partial_failure_reported_inline_is_not_mistaken_for_a_short_result(
-    standin: StandinKusto, tmp_path: Path
+def test_partial_failure_reported_inside_the_rows_keeps_the_rows_that_arrived(
+    standin: StandinKusto, local: LocalBackend, tmp_path: Path
 ) -> None:
-    """A service that ignores deferpartialqueryfailures makes the client drop the rows: say so."""
+    """A service that ignores deferpartialqueryfailures puts the error in place of the next row.
+
+    The client would drop every row with it; the backend reads the frames itself, so the rows
+    that arrived come back with the service's reason (the recorded answer has no completion table).
+    """
     query = kql(tmp_path, "activity_rows", ROWS)
     standin.truncate_rows = 10
     standin.honour_defer = False
     live = backend(standin, lambda: token)
     token = static_token(standin)
-    with pytest.raises(PartialResultError, match=r"LimitsExceeded.*rows already sent were lost") as err:
+    with pytest.raises(PartialResultError, match=r"LimitsExceeded: Query execution has exceeded.*80DA0003") as err:
         live.run(query, WINDOW)
-    assert err.value.partial is None
+    pd.testing.assert_frame_equal(err.value.partial, local.run(query, WINDOW).frame.head(10))
+    assert "500,000 rows" in err.value.reason  # the limits that explain a truncation
+
+
+def test_on_partial_warn_is_honoured_for_errors_reported_inside_the_rows(standin: StandinKusto, tmp_path: Path) -> None:
+    query = kql(tmp_path, "activity_rows", ROWS)
+    standin.truncate_rows = 10
+    standin.honour_defer = False
+    live = backend(standin, lambda: token, on_partial="warn")
+    token = static_token(standin)
+    result = live.run(query, WINDOW)
+    assert not result.complete and result.rows == 10
+    assert any(w.startswith("INCOMPLETE RESULT: activity_rows: LimitsExceeded") for w in result.warnings)
+    standin.truncate_rows = None
+    standin.queue("runaway_inband")
+    result = live.run(query, WINDOW)
+    assert not result.complete and result.rows == standin.inband_rows == 2
+    assert any("80DA0001" in w and "too many resources" in w for w in result.warnings)
 
 
 # -- transient failures ---------------------------------------------------------------------------
@@ -537,6 +558,252 @@ def test_no_token_reaches_the_logs_even_at_debug(
     assert "msal" in caplog.text and "kitlib.backends.kusto" in caplog.text  # DEBUG really was captured
     leaked = [s[:12] for s in secrets if s in caplog.text or s in str(err.value) or s in repr(provider)]
     assert leaked == []
+
+
+# -- answers as the service sends them -----------------------------------------------------------
+
+SIGNINS_ONLY = (
+    "declare query_parameters(start:datetime, end:datetime);\n"
+    "AADNonInteractiveUserSignInLogs | where TimeGenerated >= start and TimeGenerated < end | count"
+)
+
+
+@pytest.mark.parametrize("style", ["adx", "adx_inner_only", "la"])
+def test_a_missing_table_is_recognised_in_every_error_body_shape(
+    standin: StandinKusto, tmp_path: Path, style: str
+) -> None:
+    """ADX's OneApi body, the reason only in innererror, or Log Analytics' nested innererror."""
+    standin.error_style = style
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    query = kql(tmp_path, "noninteractive", SIGNINS_ONLY, "// tables: AADNonInteractiveUserSignInLogs")
+    with pytest.raises(MissingTableError) as err:
+        live.run(query, WINDOW)
+    assert err.value.table == "AADNonInteractiveUserSignInLogs"
+    # table_schema learns absence from the same error: optional tables and available_tables work.
+    assert live.available_tables() == {"AzureActivity", "SigninLogs"}
+    optional = kql(
+        tmp_path,
+        "optional_noninteractive",
+        SIGNINS_ONLY.replace(
+            "AADNonInteractiveUserSignInLogs |", "union SigninLogs, AADNonInteractiveUserSignInLogs |"
+        ),
+        "// tables: SigninLogs\n// optional_tables: AADNonInteractiveUserSignInLogs",
+    )
+    result = live.run(optional, WINDOW)
+    assert result.missing_tables == ["AADNonInteractiveUserSignInLogs"] and result.frame["Count"].iloc[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [
+        ("adx", "General_BadRequest: Request is invalid and cannot be processed: Syntax error: "),
+        ("adx_inner_only", "bad_column: Syntax error: Binder Error: "),
+        ("la", "bad_column: Syntax error: Binder Error: "),
+    ],
+)
+def test_a_refused_query_keeps_the_services_reason_in_every_body_shape(
+    standin: StandinKusto, tmp_path: Path, style: str, expected: str
+) -> None:
+    standin.error_style = style
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    query = kql(tmp_path, "bad_column", "SigninLogs | where NoSuchColumn == 1 | count", "// tables: SigninLogs")
+    with pytest.raises(QueryExecutionError) as err:
+        live.run(query, {})
+    text = str(err.value)
+    assert expected in text and "NoSuchColumn" in text, text
+    assert "Unknown Kusto service error" not in text
+    if style == "la":
+        assert text.endswith("(BadArgumentError: The request had some invalid properties)")
+
+
+def test_bodies_that_are_not_kusto_errors_fail_clearly(standin: StandinKusto) -> None:
+    live = backend(standin, lambda: token, max_attempts=2)
+    token = static_token(standin)
+    query = get_query("arm_writes_mfa_daily")
+    standin.queue("text_400")
+    with pytest.raises(QueryExecutionError, match=r": Bad request: 'where' operator: Failed to resolve scalar"):
+        live.run(query, WINDOW)
+    standin.queue("html_502", "html_502")  # a gateway's page: retried, then said plainly
+    with pytest.raises(QueryExecutionError, match=r"service error 502: an HTML page \(502 Bad Gateway\)"):
+        live.run(query, WINDOW)
+    standin.queue("empty_200")
+    with pytest.raises(QueryExecutionError, match=r"contains no data"):
+        live.run(query, WINDOW)
+    standin.queue("json_500_no_error")
+    with pytest.raises(QueryExecutionError, match=r"unexpected answer from the service \(KeyError"):
+        live.run(query, WINDOW)
+    assert [q.status for q in standin.queries()] == [400, 502, 502, 200, 500]
+
+
+@pytest.mark.parametrize("action", ["expire_inband", "expire_completion"])
+def test_query_is_expired_inside_the_result_is_a_timeout_with_advice(standin: StandinKusto, action: str) -> None:
+    live = backend(standin, lambda: token, on_partial="warn")
+    token = static_token(standin)
+    standin.queue(action)
+    with pytest.raises(QueryTimeoutError) as err:
+        live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    text = str(err.value)
+    assert "0x80DA0006): Query is expired" in text and "(2 rows had arrived)" in text
+    assert "raise server_timeout" in text and "split the window (split_by" in text
+    assert not isinstance(err.value, PartialResultError)  # even in warn mode: a timeout, not a short answer
+    assert EXPIRED_TEXT.rstrip(".") in text
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        ("completion_error", LOW_MEMORY_TEXT),
+        ("completion_flag", "DataSetCompletion.HasErrors"),
+        ("cancelled", "cancelled the query"),
+    ],
+)
+def test_an_error_reported_only_when_the_dataset_completes_is_not_a_complete_answer(
+    standin: StandinKusto, local: LocalBackend, tmp_path: Path, action: str, reason: str
+) -> None:
+    query = kql(tmp_path, "activity_rows", ROWS)
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    standin.queue(action)
+    with pytest.raises(PartialResultError) as err:
+        live.run(query, WINDOW)
+    assert reason in err.value.reason
+    pd.testing.assert_frame_equal(err.value.partial, local.run(query, WINDOW).frame)
+
+
+def test_a_warning_row_is_a_warning_not_a_partial_result(standin: StandinKusto) -> None:
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    standin.queue("qci_warning")
+    result = live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    assert result.complete
+    assert result.warnings == [
+        "arm_writes_mfa_daily: service warning: S_OK (0): The query used a deprecated function; it still ran in full"
+    ]
+
+
+def test_the_query_api_partial_shape_keeps_its_rows_and_reason(
+    standin: StandinKusto, local: LocalBackend, tmp_path: Path
+) -> None:
+    query = kql(tmp_path, "activity_rows", ROWS)
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    standin.queue("la_partial_200")
+    with pytest.raises(PartialResultError, match=r"record count limit") as err:
+        live.run(query, WINDOW)
+    assert "PartialError" in err.value.reason
+    pd.testing.assert_frame_equal(err.value.partial, local.run(query, WINDOW).frame.head(2))
+
+
+def test_column_types_keep_exact_values_as_the_service_sends_them(standin: StandinKusto) -> None:
+    """Hand-written v2 values: all-null timespan, long with nulls beyond 2^53, negative multi-day spans."""
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    standin.reply_with(
+        [("Nothing", "timespan"), ("Big", "long"), ("Span", "timespan"), ("Count", "int"), ("When", "datetime")],
+        [
+            [None, 9007199254740993, "-1.02:03:04.5670000", 1, "2026-11-01T00:00:00.1234567Z"],
+            [None, None, "-00:00:01", None, None],
+            [None, -(2**63), "00:00:00.0000001", 3, "2026-11-02T00:00:00Z"],
+            [None, 2**63 - 1, -10, 4, "2026-11-03T00:00:00Z"],
+        ],
+    )
+    frame = live.run(kql(Path(standin.workspace), "canned", "print x = 1", "// tables: AzureActivity"), {}).frame
+    assert str(frame["Nothing"].dtype) == "timedelta64[ns]" and frame["Nothing"].isna().all()
+    assert str(frame["Big"].dtype) == "Int64"
+    assert list(frame["Big"].dropna()) == [9007199254740993, -(2**63), 2**63 - 1]  # exact, not via float
+    spans = list(frame["Span"])
+    assert spans[0] == -pd.Timedelta(days=1, hours=2, minutes=3, seconds=4, milliseconds=567)
+    assert spans[0].total_seconds() == -93784.567
+    assert spans[1] == pd.Timedelta(seconds=-1) and spans[2] == pd.Timedelta(nanoseconds=100)
+    assert spans[3] == pd.Timedelta(nanoseconds=-1000)  # -10 ticks
+    assert str(frame["Count"].dtype) == "Int32" and frame["Count"].iloc[3] == 4
+    assert frame["When"].iloc[0] == pd.Timestamp("2026-11-01T00:00:00.1234567Z")
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "words"),
+    [
+        ("timespan", "10675199.02:48:05.4775807", "beyond the +-106,751 days"),
+        ("timespan", "yesterday", "is not a timespan"),
+        ("long", 1.5, "is not a whole number"),
+        ("long", 2**63, "does not fit in 64 bits"),
+        ("datetime", "0001-01-01T00:00:00Z", "Out of bounds"),
+        ("bool", "maybe", "is not a boolean"),
+    ],
+)
+def test_a_value_that_cannot_be_converted_names_its_column(
+    standin: StandinKusto, kind: str, value: object, words: str
+) -> None:
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    standin.reply_with([("Fine", "long"), ("Odd", kind)], [[1, None], [2, value]])
+    with pytest.raises(QueryExecutionError) as err:
+        live.run(kql(Path(standin.workspace), "canned", "print x = 1", "// tables: AzureActivity"), {})
+    assert f"column 'Odd' ({kind}) cannot be read" in str(err.value) and words in str(err.value)
+
+
+def test_every_answer_goes_through_the_backends_frame_reader(
+    standin: StandinKusto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """azure-kusto-data is pinned, but an upgrade that stopped calling the hook must fail here."""
+    import kitlib.backends.kusto as kusto
+
+    calls: list[int] = []
+    real = kusto.parse_answer
+
+    def counting(body: object) -> kusto.Answer:
+        calls.append(1)
+        return real(body)
+
+    monkeypatch.setattr(kusto, "parse_answer", counting)
+    live = backend(standin, lambda: token)
+    token = static_token(standin)
+    live.run(get_query("arm_writes_mfa_daily"), WINDOW)
+    assert len(calls) == 1
+
+
+def test_parse_answer_reads_progressive_frames_and_table_completion_errors() -> None:
+    """The EndOfTable placement: rows in fragments, the error in TableCompletion, repeated at the end."""
+    error = {"error": {"code": "LimitsExceeded", "message": "m", "@message": "limit (80DA0003) reached"}}
+    answer = parse_answer(
+        [
+            {"FrameType": "DataSetHeader", "IsProgressive": True, "ErrorReportingPlacement": "EndOfTable"},
+            {
+                "FrameType": "TableHeader",
+                "TableId": 1,
+                "TableKind": "PrimaryResult",
+                "TableName": "PrimaryResult",
+                "Columns": [{"ColumnName": "n", "ColumnType": "long"}],
+            },
+            {"FrameType": "TableFragment", "TableFragmentType": "DataAppend", "TableId": 1, "Rows": [[1], [2]]},
+            {"FrameType": "TableFragment", "TableFragmentType": "DataReplace", "TableId": 1, "Rows": [[3]]},
+            {"FrameType": "TableCompletion", "TableId": 1, "RowCount": 1, "OneApiErrors": [error]},
+            {"FrameType": "DataSetCompletion", "HasErrors": True, "Cancelled": False, "OneApiErrors": [error]},
+        ]
+    )
+    assert answer.columns == [("n", "long")] and answer.rows == [[3]]
+    verdict = answer.verdict()
+    assert verdict.reason is not None and verdict.reason.startswith("LimitsExceeded: limit (80DA0003) reached")
+    assert verdict.reason.count("LimitsExceeded") == 1  # the repeat at the end is the same error
+    assert not verdict.expired
+    null_level = parse_answer(
+        [
+            {"FrameType": "DataTable", "TableKind": "PrimaryResult", "Columns": [], "Rows": []},
+            {
+                "FrameType": "DataTable",
+                "TableKind": "QueryCompletionInformation",
+                "Columns": [
+                    {"ColumnName": "Level", "ColumnType": "int"},
+                    {"ColumnName": "Payload", "ColumnType": "string"},
+                ],
+                "Rows": [[None, '{"Text": "odd"}']],
+            },
+            {"FrameType": "DataSetCompletion", "HasErrors": False, "Cancelled": False},
+        ]
+    ).verdict()
+    assert null_level.reason is None and null_level.warnings == ["completion row without a level: error: odd"]
 
 
 # -- the stand-in itself -------------------------------------------------------------------------

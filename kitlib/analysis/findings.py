@@ -6,11 +6,109 @@ every page that shows one of these numbers or sentences gets the same one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from kitlib.analysis.model import split_items
+
+#: What the kit cannot see without each table, in the words a page uses when it could not look.
+UNSEEN: Mapping[str, str] = {
+    "AzureActivity": (
+        "Azure Resource Manager create, update and delete operations: who would break, the writes made "
+        "without MFA and where they land, MFA policy events, and when accounts write"
+    ),
+    "SigninLogs": (
+        "interactive sign-ins: which tools and versions take ARM tokens, whether those tokens carried MFA, "
+        "password sign-ins from scripts (ROPC), devices and addresses"
+    ),
+    "AADNonInteractiveUserSignInLogs": (
+        "non-interactive token refreshes, where most Azure CLI and PowerShell traffic for ARM lands "
+        "(the kit reads the two user sign-in tables together)"
+    ),
+    "AADServicePrincipalSignInLogs": (
+        "service principal sign-ins: workload identities can no longer be told apart from users by their "
+        "sign-ins, and what already moved to a workload identity cannot be shown"
+    ),
+    "AADManagedIdentitySignInLogs": (
+        "managed identity sign-ins: managed identities can no longer be told apart from users by their sign-ins"
+    ),
+}
+
+#: Where the identities of a page come from: ARM writes, and ARM token sign-ins.
+IDENTITY_SOURCES: tuple[str, ...] = ("AzureActivity", "SigninLogs", "AADNonInteractiveUserSignInLogs")
+
+
+def gap_lines(missing_tables: Iterable[str]) -> list[str]:
+    """One plain sentence per absent table: what the report could not judge without it, and why."""
+    lines = []
+    for table in dict.fromkeys(missing_tables):
+        unseen = UNSEEN.get(table, "what it holds")
+        lines.append(f"could not look at {unseen}: table {table} is not in the workspace")
+    return lines
+
+
+#: The short name of what each table shows, for a sentence in place ("... so no ARM writes here").
+SHOWS: Mapping[str, str] = {
+    "AzureActivity": "ARM writes",
+    "SigninLogs": "interactive sign-ins",
+    "AADNonInteractiveUserSignInLogs": "non-interactive token refreshes",
+    "AADServicePrincipalSignInLogs": "service principal sign-ins",
+    "AADManagedIdentitySignInLogs": "managed identity sign-ins",
+}
+
+
+def _listed(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def could_not_look(missing: Sequence[str], unread: Sequence[str] = ()) -> str:
+    """The in-place sentence for a section whose ``missing`` tables are absent (empty when none is).
+
+    ``unread`` are present tables the section's query reads together with an absent one, so
+    they were not read either (the two user sign-in tables, say): the sentence says so.
+    """
+    if not missing:
+        return ""
+    verb = "is" if len(missing) == 1 else "are"
+    text = (
+        f"Could not look: {_listed(list(missing))} {verb} not in this workspace, so this section shows no "
+        f"{_listed([SHOWS.get(t, t) for t in missing])}"
+    )
+    if unread:
+        pronoun = "it" if len(missing) == 1 else "them"
+        verb = "was" if len(unread) == 1 else "were"
+        text += f"; {_listed(list(unread))}, read together with {pronoun}, {verb} not read either"
+    return text + "."
+
+
+def no_activity_text(unread: Sequence[str], absent: Sequence[str]) -> str:
+    """The empty state of a page, said only as far as the logs that show ARM activity were read.
+
+    ``unread`` are the tables of :data:`IDENTITY_SOURCES` the analysis could not read, ``absent``
+    those of them not in the workspace. "No user identity touched ARM" is a finding only when
+    every source was read; otherwise the page could not look, or looked in part of the logs.
+    """
+    if not unread:
+        return "No ARM activity by user identities in this window: there is nothing to show here."
+    read = [t for t in IDENTITY_SOURCES if t not in set(unread)]
+    why = f"{_listed(list(absent))} {'is' if len(absent) == 1 else 'are'} not in this workspace" if absent else ""
+    if len(absent) < len(unread):
+        why += (
+            ("; " if why else "")
+            + f"{_listed([t for t in unread if t not in set(absent)])} could not be read without "
+            + ("it" if len(absent) == 1 else "them")
+        )
+    if not read:
+        return (
+            f"Could not look for ARM activity by user identities: {why}. An empty page here is not a finding: "
+            f"nobody can be said to be safe."
+        )
+    return (
+        f"No ARM activity by user identities seen in {_listed(read)}, but could not look in {_listed(list(unread))} "
+        f"({why}): identities that only show there are not on this page."
+    )
+
 
 #: Order of severity for lists of identities (most urgent first).
 SEVERITY: Mapping[str, int] = {"will_break": 0, "at_risk": 1, "unknown": 2, "not_affected": 3}
@@ -83,16 +181,29 @@ def top_names(frame: pd.DataFrame, by: str, n: int = 3) -> str:
     return ", ".join(top) + (f" and {more} more" if more > 0 else "")
 
 
-def next_steps(identities: pd.DataFrame, policy: pd.DataFrame | None = None) -> list[str]:
+def next_steps(
+    identities: pd.DataFrame, policy: pd.DataFrame | None = None, missing_tables: Iterable[str] = ()
+) -> list[str]:
     """What to do first, most urgent first, worded from the analysis (break-glass rows left out).
 
     ``identities`` has the identities.csv columns; ``policy`` is the ``arm_policy_mfa_events``
-    frame (``Action`` audit/deny/denyaction, ``Operations``, ``Subscriptions``).
+    frame (``Action`` audit/deny/denyaction, ``Operations``, ``Subscriptions``). With
+    ``missing_tables`` the first steps are to send them, and nothing the absent logs would have
+    shown is claimed (no "nothing to fix", no audit-policy advice without the activity log).
     """
     ids = identities[~identities["breakglass"].astype(bool)] if "breakglass" in identities else identities
     policy = policy if policy is not None else pd.DataFrame(columns=["Action", "Operations", "Subscriptions"])
     actions = policy["Action"].astype(str).str.lower()
+    missing = list(dict.fromkeys(missing_tables))
     steps: list[str] = []
+    essential = [t for t in IDENTITY_SOURCES if t in missing]
+    if essential:
+        steps.append(
+            f"Send {', '.join(essential)} to the workspace (kitlib doctor says how): without "
+            f"{'it' if len(essential) == 1 else 'them'} this report could not look at "
+            + "; ".join(UNSEEN[t] for t in essential)
+            + "."
+        )
     denied = policy[actions.str.startswith("deny")]
     if len(denied):
         subs = {s for v in denied["Subscriptions"] for s in (v if isinstance(v, (list, tuple)) else [v])}
@@ -139,7 +250,13 @@ def next_steps(identities: pd.DataFrame, policy: pd.DataFrame | None = None) -> 
             f"Watch {count_words(len(at_risk), 'at-risk identity', 'at-risk identities')}: they take single-factor "
             f"tokens for ARM but made no failing write in this window."
         )
-    if not actions.str.startswith("audit").any():
+    unknown = ids[ids["verdict"] == "unknown"]
+    if len(unknown):
+        steps.append(
+            f"Judge {count_words(len(unknown), 'identity', 'identities')} again once the missing logs arrive: "
+            f"the evidence for their verdict is not in this workspace."
+        )
+    if "AzureActivity" not in missing and not actions.str.startswith("audit").any():
         steps.append(
             "Assign the built-in audit policies 'Users must authenticate with multi-factor authentication to "
             "create or update resources' (4e6c27d5-...) and '... to delete resources' (db4a9d17-...): the "

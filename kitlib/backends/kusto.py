@@ -4,10 +4,20 @@ Both speak the Kusto REST protocol, so one class serves both, driven by ``azure-
 with a token callback from :mod:`kitlib.settings.auth`. What it adds to the client:
 
 - **Completeness.** Every request sets ``deferpartialqueryfailures``, so a truncated or
-  partially failed result comes back with its rows instead of an exception; ``errors_count``
-  is checked after every call and a partial result becomes :class:`PartialResultError`
-  (carrying the rows and the service's reason) or, with ``on_partial = "warn"``, a result
-  marked incomplete with the reason in its warnings. Never a silent short answer.
+  partially failed result comes back with its rows instead of an exception. The answer's
+  frames are read here, not by the client (which drops all but ``DataTable`` frames and the
+  rows before an in-band error): an error object inside the rows, a ``TableCompletion`` or
+  ``DataSetCompletion`` error, ``HasErrors``/``Cancelled`` and ``QueryCompletionInformation``
+  rows of level Error all make the answer incomplete. It then becomes
+  :class:`PartialResultError` (carrying the rows that arrived and the service's reason) or,
+  with ``on_partial = "warn"``, a result marked incomplete with the reason in its warnings;
+  Warning rows only add a warning. "Query is expired" (``0x80DA0006``), wherever it is
+  reported, is a :class:`QueryTimeoutError`. Never a silent short answer.
+- **Errors in the service's words.** A refused request keeps the most specific reason the
+  body carries: the OneApi ``@message``, or the ``innererror`` chain (ADX's
+  ``@errorMessage``, the Log Analytics query API's nested ``innererror``) that the client
+  drops; a missing table is recognised in any of them. An answer of an unexpected shape is a
+  clear :class:`QueryExecutionError`, never a stray ``KeyError``.
 - **Limits.** A query that declares it may be split (``// split: by_window`` once the catalog
   accepts the key; meanwhile the ``split_queries`` option) runs as consecutive time slices
   of ``split_by`` (aligned to multiples of it, so per-day bins never straddle two slices),
@@ -20,7 +30,11 @@ with a token callback from :mod:`kitlib.settings.auth`. What it adds to the clie
   Log Analytics whose query API does not take parameter values.
 - **Same shapes as local.** Missing tables follow the local semantics (required -> the same
   MissingTableError, optional -> an empty table typed from the registry, with a warning) and
-  frames get the same dtypes as the local engine's.
+  frames get the same dtypes as the local engine's. Values keep their exact meaning: longs
+  stay exact integers (nullable ``Int64`` when a column has nulls, never rounded through
+  float), timespans keep their sign over the whole value (``-1.02:03:04`` is minus a day
+  *and* two hours), and a value that cannot be converted is a :class:`QueryExecutionError`
+  naming the column.
 """
 
 from __future__ import annotations
@@ -41,7 +55,6 @@ from typing import Any
 import pandas as pd
 import requests
 from azure.kusto.data import ClientRequestProperties, KustoClient, KustoConnectionStringBuilder
-from azure.kusto.data._models import WellKnownDataSet
 from azure.kusto.data.exceptions import (
     KustoAuthenticationError,
     KustoMultiApiError,
@@ -49,7 +62,6 @@ from azure.kusto.data.exceptions import (
     KustoServiceError,
     KustoThrottlingError,
 )
-from azure.kusto.data.helpers import parse_timedelta
 from azure.kusto.data.kusto_trusted_endpoints import MatchRule, well_known_kusto_endpoints
 
 from kitlib.backends.base import ClosingBackend, QueryResult
@@ -80,6 +92,19 @@ _HALF_OPEN = (re.compile(r">=\s*start\b"), re.compile(r"<\s*end\b"))
 
 #: Result ceilings of the Log Analytics query API, for the messages that explain a truncation.
 LA_LIMITS = "500,000 rows, ~64 MB compressed, 10 minutes per request"
+#: "Query is expired" (the service's E_QUERY_CANCELLED after its timeout), hex and as a signed StatusCode.
+_EXPIRED = re.compile(r"80DA0006|Query is expired", re.IGNORECASE)
+_EXPIRED_STATUS = -2133196794
+#: Truncation (E_QUERY_RESULT_SET_TOO_LARGE) and a runaway query (E_RUNAWAY_QUERY).
+_TRUNCATED = re.compile(r"80DA0003|E_QUERY_RESULT_SET_TOO_LARGE", re.IGNORECASE)
+_RUNAWAY = re.compile(r"80DA0001|E_RUNAWAY_QUERY", re.IGNORECASE)
+#: QueryCompletionInformation levels: 1 Critical, 2 Error, 3 Warning, 4 Info, 5 Verbose, 6 Stats.
+_WARNING_LEVEL = 3
+#: A Kusto timespan as the v2 protocol writes it: ``[-][d.]hh:mm:ss[.fffffff]``.
+_TIMESPAN = re.compile(r"^(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$")
+_TICKS_PER_SECOND = 10_000_000
+#: The nanosecond range pandas can hold (about +-292 years), in Kusto ticks of 100 ns.
+_MAX_TICKS = (2**63 - 1) // 100
 
 
 @dataclass(frozen=True)
@@ -139,7 +164,7 @@ class KustoBackend(ClosingBackend):
         self.description = description or f"{what} {database} ({self.url})"
         self.run_id = uuid.uuid4().hex[:12]
         self._schemas: dict[str, dict[str, str] | None] = {}
-        self._client = KustoClient(KustoConnectionStringBuilder.with_token_provider(self.url, token_provider))
+        self._client: Any = FrameClient(KustoConnectionStringBuilder.with_token_provider(self.url, token_provider))
 
     # -- the Backend interface ---------------------------------------------------------------
 
@@ -198,8 +223,7 @@ class KustoBackend(ClosingBackend):
             except MissingTableError:
                 self._schemas[table] = None
             else:
-                rows = _primary(response).raw_rows
-                self._schemas[table] = {str(r[0]): str(r[1]) for r in rows}
+                self._schemas[table] = {str(r[0]): str(r[1]) for r in response.rows}
         return self._schemas[table]
 
     def close(self) -> None:
@@ -224,14 +248,27 @@ class KustoBackend(ClosingBackend):
             if missing:
                 text = _empty_tables(missing) + text
         log.debug("query %s: parameters %s", label, _redacted(query, values))
-        response = self._send(text, properties, label, query)
-        table = _primary(response)
-        frame = result_frame(table.columns, table.raw_rows)
+        answer: Answer = self._send(text, properties, label, query)
+        frame = result_frame(answer.columns, answer.rows, query.name)
         outcome = _Outcome(frame)
-        if response.errors_count:
-            outcome.partial_reason = _partial_reason(response)
-            log.warning("query %s came back incomplete (%d rows): %s", label, len(frame), outcome.partial_reason)
+        verdict = answer.verdict()
+        outcome.warnings.extend(f"{label}: service warning: {w}" for w in verdict.warnings)
+        if verdict.expired:
+            reason = (verdict.reason or "Query is expired").rstrip(".")
+            raise QueryTimeoutError(
+                query.name, f"{label}: {reason} ({len(frame)} rows had arrived). {self._timeout_advice()}"
+            )
+        if verdict.reason is not None:
+            outcome.partial_reason = verdict.reason
+            log.warning("query %s came back incomplete (%d rows): %s", label, len(frame), verdict.reason)
         return outcome
+
+    def _timeout_advice(self) -> str:
+        return (
+            f"The service stopped the query after its timeout (server_timeout {self.options.server_timeout}; "
+            f"Log Analytics allows at most 10 minutes): raise server_timeout, or split the window (split_by runs "
+            f"queries marked '// split: by_window' in time slices), or narrow the query"
+        )
 
     def _send(self, text: str, properties: Any, label: str, query: Query | None = None) -> Any:
         """POST one query, retrying what is worth retrying; every failure becomes a KitError."""
@@ -252,10 +289,15 @@ class KustoBackend(ClosingBackend):
                     raise inner from None
                 raise AuthError(f"could not get a token for {self.description}: {type(inner).__name__}") from None
             except KustoMultiApiError as exc:
-                # The service ignored deferpartialqueryfailures and put the error inside the
-                # rows: the client dropped them. Say so rather than returning nothing.
+                # FrameClient reads in-band errors itself; this is only reached if a future
+                # client parses before it. Say so rather than returning nothing.
                 raise PartialResultError(
                     name, f"{label}: {_api_errors(exc)} (the rows already sent were lost)"
+                ) from None
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                # The client trips over bodies it does not expect (JSON without "error", ...).
+                raise QueryExecutionError(
+                    name, f"{label}: unexpected answer from the service ({type(exc).__name__}: {exc})"
                 ) from None
             except KustoNetworkError as exc:
                 if _is_timeout(exc):
@@ -271,7 +313,8 @@ class KustoBackend(ClosingBackend):
                 self._pause(attempt, None, f"{label}: network error")
             except KustoServiceError as exc:
                 status = _status(exc)
-                message = _service_message(exc)
+                texts = error_texts(exc)
+                message = _service_message(exc, texts)
                 if status == 401:
                     refresh = getattr(self.token_provider, "refresh", None)
                     if refreshed:
@@ -288,14 +331,9 @@ class KustoBackend(ClosingBackend):
                     continue
                 if status == 403:
                     raise AuthError(f"{self.description} denied access (403): {message}") from None
-                if status == 504 or "Query is expired" in message or "80DA0006" in message:
-                    raise QueryTimeoutError(
-                        name,
-                        f"{label}: the service stopped the query after its timeout "
-                        f"(server_timeout {self.options.server_timeout}; Log Analytics allows at most 10 minutes); "
-                        f"split the window (split_by) or narrow the query",
-                    ) from None
-                missing_table = _missing_table(message)
+                if status == 504 or any(_EXPIRED.search(t) for t in texts):
+                    raise QueryTimeoutError(name, f"{label}: {message.rstrip('.')}. {self._timeout_advice()}") from None
+                missing_table = next((t for t in map(_missing_table, texts) if t is not None), None)
                 if missing_table is not None:
                     raise MissingTableError(
                         missing_table, self.description, [f"table {missing_table} in database {self.database}"]
@@ -376,34 +414,245 @@ def _properties(backend: KustoBackend, name: str) -> Any:
     return properties
 
 
-def _primary(response: Any) -> Any:
-    results = response.primary_results
-    if not results:
-        raise QueryExecutionError("response", "the service sent no primary result table")
-    return results[0]
+# -- the answer, frame by frame -----------------------------------------------------------------
 
 
-def _partial_reason(response: Any) -> str:
-    """The service's own words for why a result is incomplete (QueryCompletionInformation)."""
-    reasons = []
-    for table in response.tables:
-        if table.table_kind != WellKnownDataSet.QueryCompletionInformation:
-            continue
-        for row in table.raw_rows:
-            record = dict(zip((c.column_name for c in table.columns), row, strict=False))
-            if not isinstance(record.get("Level"), int) or record["Level"] >= 4:
+class FrameClient(KustoClient):
+    """The Kusto client, with every answer's frames read by :func:`parse_answer` instead of by the client.
+
+    azure-kusto-data 6.0.4 keeps only ``DataTable`` frames (so ``TableCompletion`` and
+    ``DataSetCompletion`` with ``HasErrors``, ``Cancelled`` and their errors are never seen) and
+    raises on an error object inside the rows, discarding the rows before it. Its one hook is
+    the parser it calls on every answer; the live tests fail if an upgrade stops calling it.
+    """
+
+    @staticmethod
+    def _kusto_parse_by_endpoint(endpoint: str, response_json: Any) -> Any:
+        return parse_answer(response_json)
+
+
+class AnswerShapeError(ValueError):
+    """The service answered 200 with a body that is not a result this backend can read."""
+
+
+@dataclass
+class Verdict:
+    """What an answer says about its own completeness."""
+
+    #: None when complete; otherwise the service's reasons, joined.
+    reason: str | None = None
+    #: True when a reason is "Query is expired" (0x80DA0006): a timeout, not a partial result.
+    expired: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Answer:
+    """One query answer as the service sent it: the primary table and all it said about completeness."""
+
+    columns: list[tuple[str, str]]
+    rows: list[list[Any]]
+    #: OneApi error objects reported in band: inside rows, in TableCompletion / DataSetCompletion.
+    errors: list[Mapping[str, Any]] = field(default_factory=list)
+    #: QueryCompletionInformation rows, column name -> value.
+    completion: list[dict[str, Any]] = field(default_factory=list)
+    has_errors: bool = False
+    cancelled: bool = False
+
+    def verdict(self) -> Verdict:
+        """Complete, partial (with the service's reasons) or expired; Warning rows only warn."""
+        reasons: list[str] = []
+        warnings: list[str] = []
+        expired = False
+        for error in self.errors:
+            found = _walk_error(error.get("error", error) if isinstance(error, Mapping) else error)
+            reasons.append(_one_api_line(error))
+            expired = expired or any(_EXPIRED.search(text) for _, _, text in found)
+        for row in self.completion:
+            level = _level(row)
+            if level is not None and level > _WARNING_LEVEL:
                 continue
-            text = ""
-            try:
-                payload = json.loads(record.get("Payload") or "{}")
-                text = str(payload.get("Text", "")) if isinstance(payload, dict) else ""
-            except (TypeError, ValueError):
-                text = str(record.get("Payload", ""))
-            status = str(record.get("StatusCodeName") or record.get("EventTypeName") or "error")
-            reasons.append(f"{status}: {text}".strip(": ") if text else status)
-    if not reasons:
-        reasons = list(response.get_exceptions())
-    return "; ".join(reasons) or f"the service reported {response.errors_count} error(s)"
+            text = _completion_text(row)
+            if level is None or level == _WARNING_LEVEL:
+                warnings.append(text if level is not None else f"completion row without a level: {text}")
+                continue
+            reasons.append(text)
+            expired = expired or row.get("StatusCode") == _EXPIRED_STATUS or bool(_EXPIRED.search(text))
+        if self.cancelled:
+            reasons.append("the service cancelled the query (DataSetCompletion.Cancelled)")
+        if self.has_errors and not reasons:
+            reasons.append(
+                "the service flagged the answer as having errors (DataSetCompletion.HasErrors) without saying which"
+            )
+        reasons = list(dict.fromkeys(reasons))
+        if not reasons:
+            return Verdict(None, False, warnings)
+        reason = "; ".join(reasons)
+        if not expired and any(_TRUNCATED.search(r) for r in reasons):
+            reason += f" (Log Analytics caps one request at {LA_LIMITS}: summarise more in the query, or set split_by)"
+        elif not expired and any(_RUNAWAY.search(r) for r in reasons):
+            reason += " (the query used too many resources: narrow it, or set split_by)"
+        return Verdict(reason, expired, warnings)
+
+
+def parse_answer(body: Any) -> Answer:
+    """Read a v2 frame list (or the Log Analytics query API's ``{"tables": ...}``) into an :class:`Answer`.
+
+    In-band errors are collected wherever the service puts them (an object in place of a row,
+    in any table; ``TableCompletion.OneApiErrors``; ``DataSetCompletion``), and the rows that
+    arrived before them are kept.
+    """
+    if isinstance(body, Mapping):
+        return _parse_query_api(body)
+    if not isinstance(body, list):
+        raise AnswerShapeError(f"expected a list of v2 frames, got {type(body).__name__}")
+    primary: tuple[list[tuple[str, str]], list[list[Any]]] | None = None
+    progressive: dict[int, tuple[str, list[tuple[str, str]], list[list[Any]]]] = {}
+    answer = Answer([], [])
+    seen: set[str] = set()
+
+    def add_errors(errors: Any) -> None:
+        for error in errors if isinstance(errors, list) else [errors]:
+            key = json.dumps(error, sort_keys=True, default=str)
+            if key not in seen:
+                seen.add(key)
+                answer.errors.append(error if isinstance(error, Mapping) else {"error": {"message": str(error)}})
+
+    def split_rows(rows: Any) -> list[list[Any]]:
+        kept = []
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, Mapping):
+                add_errors(row.get("OneApiErrors") or [{"error": {"code": "InBandError", "message": json.dumps(row)}}])
+            else:
+                kept.append(list(row))
+        return kept
+
+    for frame in body:
+        if not isinstance(frame, Mapping):
+            raise AnswerShapeError(f"a v2 frame is a JSON object, got {type(frame).__name__}")
+        kind = frame.get("FrameType")
+        if kind == "DataTable":
+            columns = _frame_columns(frame)
+            rows = split_rows(frame.get("Rows"))
+            table_kind = frame.get("TableKind")
+            if table_kind == "PrimaryResult" and primary is None:
+                primary = (columns, rows)
+            elif table_kind == "QueryCompletionInformation":
+                names = [name for name, _ in columns]
+                answer.completion.extend(dict(zip(names, row, strict=False)) for row in rows)
+        elif kind == "TableHeader":
+            progressive[int(frame.get("TableId", -1))] = (str(frame.get("TableKind")), _frame_columns(frame), [])
+        elif kind == "TableFragment":
+            table = progressive.get(int(frame.get("TableId", -1)))
+            if table is not None:
+                rows = split_rows(frame.get("Rows"))
+                if frame.get("TableFragmentType") == "DataReplace":
+                    table[2].clear()
+                table[2].extend(rows)
+        elif kind == "TableCompletion":
+            add_errors(frame.get("OneApiErrors") or [])
+        elif kind == "DataSetCompletion":
+            answer.has_errors = bool(frame.get("HasErrors"))
+            answer.cancelled = bool(frame.get("Cancelled"))
+            add_errors(frame.get("OneApiErrors") or [])
+    if primary is None:
+        primary = next(((c, r) for k, c, r in progressive.values() if k == "PrimaryResult"), None)
+    if primary is None:
+        if answer.errors:
+            primary = ([], [])  # the query failed before its table began: the errors say why
+        else:
+            raise AnswerShapeError("the service sent no primary result table")
+    answer.columns, answer.rows = primary
+    return answer
+
+
+def _parse_query_api(body: Mapping[str, Any]) -> Answer:
+    """The Log Analytics query API shape: ``{"tables": [{name, columns, rows}], "error": {...}}``."""
+    tables = body.get("tables")
+    error = body.get("error")
+    if not isinstance(tables, list) or not tables:
+        if error is not None:
+            return Answer([], [], errors=[{"error": error}], has_errors=True)
+        raise AnswerShapeError(f"a JSON object without tables (keys: {', '.join(sorted(map(str, body)))[:200]})")
+    first = tables[0] if isinstance(tables[0], Mapping) else {}
+    columns = [
+        (str(c.get("name") or c.get("ColumnName")), str(c.get("type") or c.get("ColumnType") or "string"))
+        for c in first.get("columns") or []
+        if isinstance(c, Mapping)
+    ]
+    rows = [list(r) for r in first.get("rows") or [] if isinstance(r, list)]
+    errors: list[Mapping[str, Any]] = [{"error": error}] if error is not None else []
+    return Answer(columns, rows, errors=errors, has_errors=bool(errors))
+
+
+def _frame_columns(frame: Mapping[str, Any]) -> list[tuple[str, str]]:
+    columns = frame.get("Columns")
+    if not isinstance(columns, list):
+        raise AnswerShapeError(f"a {frame.get('FrameType')} frame without columns")
+    return [(str(c.get("ColumnName")), str(c.get("ColumnType") or c.get("DataType") or "string")) for c in columns]
+
+
+_LEVEL_NAMES = {"critical": 1, "error": 2, "warning": 3, "info": 4, "verbose": 5, "stats": 6}
+
+
+def _level(row: Mapping[str, Any]) -> int | None:
+    """A completion row's level (by number, else by name); None when it has neither."""
+    level = row.get("Level")
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level
+    return _LEVEL_NAMES.get(str(row.get("LevelName") or "").lower())
+
+
+def _completion_text(row: Mapping[str, Any]) -> str:
+    """A QueryCompletionInformation row in the service's words: status name and payload text."""
+    payload = row.get("Payload")
+    text = ""
+    try:
+        decoded = json.loads(payload) if isinstance(payload, str) else payload
+        text = str(decoded.get("Text", "")) if isinstance(decoded, Mapping) else ""
+    except ValueError:
+        text = str(payload or "")
+    status = str(row.get("StatusCodeName") or row.get("EventTypeName") or row.get("LevelName") or "error")
+    return f"{status}: {text}" if text else status
+
+
+def _walk_error(body: Any, depth: int = 0) -> list[tuple[int, str, str]]:
+    """Every (depth, code, text) in a OneApi / Log Analytics error, through ``innererror`` and ``details``."""
+    if depth > 8:
+        return []
+    if isinstance(body, str):
+        return [(depth, "", body)] if body.strip() else []
+    if not isinstance(body, Mapping):
+        return []
+    code = str(body.get("@errorCode") or body.get("code") or "")
+    found = [
+        (depth, code, value.strip())
+        for key in ("@message", "@errorMessage", "message")
+        if isinstance(value := body.get(key), str) and value.strip()
+    ]
+    for detail in body.get("details") or [] if isinstance(body.get("details"), list) else []:
+        found.extend(_walk_error(detail, depth + 1))
+    found.extend(_walk_error(body.get("innererror"), depth + 1))
+    return found
+
+
+def _one_api_line(error: Any) -> str:
+    """One OneApi error as ``code: reason``, the reason being the most specific text it carries."""
+    body = error.get("error", error) if isinstance(error, Mapping) else error
+    found = _walk_error(body)
+    if not found:
+        return json.dumps(body, default=str)[:300]
+    outer = body if isinstance(body, Mapping) else {}
+    if isinstance(outer.get("@message"), str) and outer["@message"].strip():
+        code = str(outer.get("code") or "")
+        return f"{code}: {outer['@message'].strip()}" if code else outer["@message"].strip()
+    deepest = max(d for d, _, _ in found)
+    _, code, text = next(item for item in found if item[0] == deepest)
+    line = f"{code}: {text}" if code and not text.startswith(code) else text
+    if deepest > 0:
+        _, outer_code, outer_text = found[0]
+        line += f" ({outer_code}: {outer_text})" if outer_code else f" ({outer_text})"
+    return line
 
 
 def _api_errors(exc: Any) -> str:
@@ -417,19 +666,47 @@ def _status(exc: Any) -> int | None:
     return int(status) if isinstance(status, int) else None
 
 
-def _service_message(exc: Any) -> str:
-    """One readable line from a service error: the OneApi ``@message`` when there is one."""
+def _error_body(exc: Any) -> Any:
+    """The ``error`` object of a refused request's JSON body, which the client parses only in part."""
+    response = getattr(exc, "http_response", None)
+    try:
+        body = response.json() if response is not None else None
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, Mapping) else None
+
+
+def error_texts(exc: Any) -> list[str]:
+    """Every reason a refused request carries, outermost first (``innererror`` and ``details`` included)."""
+    texts: list[str] = []
+    api = getattr(exc, "get_api_error", None)
+    if callable(api):
+        error = api()
+        texts.extend(t for t in (error.description, error.message) if isinstance(t, str) and t)
+    texts.extend(text for _, _, text in _walk_error(_error_body(exc)))
+    texts.append(str(getattr(exc, "message_text", None) or exc))
+    return list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))
+
+
+def _service_message(exc: Any, texts: Sequence[str] = ()) -> str:
+    """One readable line from a service error: the OneApi ``@message``, else the most specific inner reason."""
+    body = _error_body(exc)
+    if isinstance(body, Mapping) and _walk_error(body):
+        return _one_api_line(body)
     api = getattr(exc, "get_api_error", None)
     if callable(api):
         error = api()
         text = error.description or error.message or ""
-        if text:
+        if text and error.code != "FailedToParse":
             return f"{error.code}: {text}" if error.code else text
-    return (
-        str(getattr(exc, "message_text", None) or exc).strip().splitlines()[0]
-        if str(exc).strip()
-        else type(exc).__name__
-    )
+    first = next(iter(texts), "") or str(getattr(exc, "message_text", None) or exc).strip()
+    if first.lstrip().startswith("<"):
+        # A gateway's page, not a Kusto answer: its title, never its markup.
+        title = re.search(r"<title>\s*([^<]{1,200}?)\s*</title>", first, re.IGNORECASE)
+        status = _status(exc)
+        what = f"an HTML page ({title.group(1)})" if title else "an HTML page"
+        return f"service error {status}: {what}" if status else what
+    return first.splitlines()[0] if first else type(exc).__name__
 
 
 def _missing_table(message: str) -> str | None:
@@ -495,31 +772,103 @@ def _iso(value: dt.datetime) -> str:
 # -- frames -------------------------------------------------------------------------------------
 
 
-def result_frame(columns: Sequence[Any], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """A frame from v2 result columns/rows with the dtypes the local engine produces."""
-    names = [c.column_name for c in columns]
-    frame = pd.DataFrame(list(rows), columns=names) if rows else pd.DataFrame({n: [] for n in names})
-    for column in columns:
-        frame[column.column_name] = _convert(frame[column.column_name], str(column.column_type).lower())
-    return normalize(frame)
+def result_frame(columns: Sequence[Any], rows: Sequence[Sequence[Any]], query: str = "result") -> pd.DataFrame:
+    """A frame from v2 result columns/rows with the dtypes the local engine produces.
+
+    ``columns`` are ``(name, type)`` pairs or the client's column objects. Each column is built
+    from its raw values (never through a float-inferring frame constructor), so longs stay
+    exact; a value that cannot be converted is a :class:`QueryExecutionError` naming the column.
+    """
+    pairs = [
+        (str(c[0]), str(c[1])) if isinstance(c, tuple) else (str(c.column_name), str(c.column_type)) for c in columns
+    ]
+    series = {}
+    for index, (name, kusto_type) in enumerate(pairs):
+        values = [row[index] if index < len(row) else None for row in rows]
+        try:
+            series[name] = _convert(values, kusto_type.lower())
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise QueryExecutionError(query, f"column {name!r} ({kusto_type}) cannot be read: {exc}") from None
+    return normalize(pd.DataFrame(series) if series else pd.DataFrame())
 
 
-def _convert(series: pd.Series, kusto_type: str) -> pd.Series:
-    has_nulls = bool(series.isna().any())
+def _convert(values: list[Any], kusto_type: str) -> pd.Series:
+    """One column's raw v2 values as a typed series."""
+    has_nulls = any(v is None for v in values)
     if kusto_type in ("datetime", "date"):
-        return pd.to_datetime(series, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
-    if kusto_type in ("long", "int64"):
-        return series.astype("Int64" if has_nulls else "int64")
-    if kusto_type in ("int", "int32"):
-        return series.astype("Int32" if has_nulls else "int32")
+        texts = pd.Series(values, dtype=object)
+        return pd.to_datetime(texts, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+    if kusto_type in ("long", "int64", "int", "int32"):
+        wide = kusto_type in ("long", "int64")
+        bits = 63 if wide else 31
+        exact = [None if v is None else _whole_number(v, bits) for v in values]
+        if has_nulls:
+            return pd.Series(pd.array(exact, dtype="Int64" if wide else "Int32"))
+        return pd.Series(exact, dtype="int64" if wide else "int32")
     if kusto_type in ("real", "double", "decimal"):
-        special = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-        return pd.to_numeric(series.map(lambda v: special.get(v, v) if isinstance(v, str) else v)).astype("float64")
+        return pd.Series([math.nan if v is None else _real(v) for v in values], dtype="float64")
     if kusto_type in ("bool", "boolean"):
-        return series.astype("boolean" if has_nulls else "bool")
+        flags = [None if v is None else _flag(v) for v in values]
+        return pd.Series(pd.array(flags, dtype="boolean")) if has_nulls else pd.Series(flags, dtype=bool)
     if kusto_type in ("timespan", "time"):
-        return series.map(lambda v: parse_timedelta(v) if v is not None else pd.NaT).astype("timedelta64[ns]")
-    return series.astype(object)
+        return pd.Series([pd.NaT if v is None else _timespan(v) for v in values], dtype="timedelta64[ns]")
+    return pd.Series(values, dtype=object)
+
+
+def _whole_number(value: Any, bits: int) -> int:
+    """An exact integer from a JSON number (or its text); fractions and out-of-range values are refused."""
+    if isinstance(value, bool):
+        raise ValueError(f"value {value!r} is a boolean, not a number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"value {value!r} is not a whole number")
+        number = int(value)
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        number = int(value)
+    else:
+        raise ValueError(f"value {value!r} is not a whole number")
+    if not -(2**bits) <= number < 2**bits:
+        raise ValueError(f"value {value!r} does not fit in {bits + 1} bits")
+    return number
+
+
+def _real(value: Any) -> float:
+    special = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+    if isinstance(value, str) and value in special:
+        return special[value]
+    if isinstance(value, bool):
+        raise ValueError(f"value {value!r} is a boolean, not a number")
+    return float(value)
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"value {value!r} is not a boolean")
+
+
+def _timespan(value: Any) -> pd.Timedelta:
+    """A Kusto timespan: the text ``[-][d.]hh:mm:ss[.fffffff]`` (sign over the whole value) or ticks."""
+    if isinstance(value, bool):
+        raise ValueError(f"value {value!r} is not a timespan")
+    if isinstance(value, int):
+        ticks = value
+    elif isinstance(value, str) and (match := _TIMESPAN.match(value.strip())):
+        sign, days, hours, minutes, seconds, fraction = match.groups()
+        whole = ((int(days or 0) * 24 + int(hours)) * 60 + int(minutes)) * 60 + int(seconds)
+        ticks = whole * _TICKS_PER_SECOND + int((fraction or "").ljust(7, "0"))
+        ticks = -ticks if sign else ticks
+    else:
+        raise ValueError(f"value {value!r} is not a timespan ([-][d.]hh:mm:ss[.fffffff] or ticks)")
+    if abs(ticks) > _MAX_TICKS:
+        raise ValueError(f"value {value!r} is beyond the +-106,751 days a frame can hold")
+    return pd.Timedelta(ticks * 100, unit="ns")
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -9,8 +9,10 @@ read in place rather than loaded into memory.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from typing import Any
 
 import duckdb
 import duckdb_kql
+import pandas as pd
 
 from kitlib.backends.base import ClosingBackend, QueryResult
 from kitlib.backends.frames import normalize
@@ -216,3 +219,31 @@ def _construct(message: str) -> str:
     start = message.find("'")
     end = message.find("'", start + 1)
     return message[start : end + 1] if 0 <= start < end else message
+
+
+#: A value of each KQL type for required parameters of :func:`empty_result` (no row is read).
+_PLACEHOLDERS: dict[str, Any] = {
+    "string": "",
+    "datetime": dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+    "timespan": dt.timedelta(0),
+    "long": 0,
+    "int": 0,
+    "real": 0.0,
+    "bool": False,
+    "dynamic": [],
+    "guid": "00000000-0000-0000-0000-000000000000",
+}
+
+
+def empty_result(query: Query) -> pd.DataFrame:
+    """The columns and dtypes ``query`` returns, with no rows.
+
+    What a page shows for a query that could not run (a table missing, the service failing):
+    the query runs on the embedded engine over empty stand-ins of all its tables, so the frame
+    has exactly the columns and types the real answer would have, and no workspace or service
+    is needed. Every catalog query runs locally (a test sees to it).
+    """
+    hollow = dataclasses.replace(query, tables=(), optional_tables=query.all_tables)
+    values = {p.name: _PLACEHOLDERS[p.kql_type] for p in query.parameters if p.required}
+    with tempfile.TemporaryDirectory(prefix="kitlib-empty-") as folder, LocalBackend(folder) as backend:
+        return backend.run(hollow, values).frame

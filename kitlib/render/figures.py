@@ -191,7 +191,7 @@ def callers_without_mfa(daily: pd.DataFrame, *, n: int = 15, title: str = "Who w
 def verdict_counts(identities: pd.DataFrame, *, title: str = "Identities by verdict") -> go.Figure:
     """One bar per verdict, coloured by severity."""
     if identities.empty or "verdict" not in identities.columns:
-        return empty(title, "No ARM activity by user identities in this window.")
+        return empty(title, "No user identities to count.")
     order = [v for v in VERDICT_COLORS if v in set(identities["verdict"])]
     counts = identities["verdict"].value_counts().reindex(order, fill_value=0)
     fig = go.Figure(

@@ -116,18 +116,28 @@ def table(
     return HTML(markup, frame.head(max_rows).to_string(index=False) if len(frame.columns) else "(empty)")
 
 
+#: What a tile shows for a number that was not measured (None: a table it is counted from is absent).
+NOT_MEASURED = "could not look"
+
+
 def headline(numbers: Mapping[str, Any], *, notes: Mapping[str, str] | None = None) -> HTML:
-    """Big numbers in a row of tiles: label -> value (escaped), with an optional note per tile."""
+    """Big numbers in a row of tiles: label -> value (escaped), with an optional note per tile.
+
+    A value of None was not measured (see ``NotebookContext.measured``): its tile says
+    "could not look" instead of showing a zero that would read as a finding.
+    """
     notes = notes or {}
     tiles = []
     for label, value in numbers.items():
         note = notes.get(label, "")
         note_html = f'<div class="kit-tile-note">{esc(note)}</div>' if note else ""
+        shown = NOT_MEASURED if value is None else cell_text(value)
+        kind = "kit-tile kit-tile-unmeasured" if value is None else "kit-tile"
         tiles.append(
-            f'<div class="kit-tile"><div class="kit-tile-value">{esc(cell_text(value))}</div>'
+            f'<div class="{kind}"><div class="kit-tile-value">{esc(shown)}</div>'
             f'<div class="kit-tile-label">{esc(label)}</div>{note_html}</div>'
         )
-    text = "\n".join(f"{k}: {cell_text(v)}" for k, v in numbers.items())
+    text = "\n".join(f"{k}: {NOT_MEASURED if v is None else cell_text(v)}" for k, v in numbers.items())
     return HTML(f'<div class="kit-tiles">{"".join(tiles)}</div>', text)
 
 

@@ -31,12 +31,14 @@ import pandas as pd
 
 from kitlib.analysis.cache import analysis_key, write_cached_analysis
 from kitlib.analysis.exports import write_exports
-from kitlib.analysis.findings import next_steps
+from kitlib.analysis.findings import gap_lines, next_steps
 from kitlib.analysis.history import snapshot, write_snapshot
 from kitlib.analysis.impact import analyze
 from kitlib.analysis.model import Analysis
 from kitlib.analysis.routing import UNASSIGNED, Owner, read_owners, route
 from kitlib.backends.connect import connect, resolve_workspace, workspace_label
+from kitlib.backends.coverage import Coverage, empty_window_warning, workspace_coverage
+from kitlib.domain.schema import TABLES
 from kitlib.environment import (
     ANALYSIS_CACHE_ENV,
     HISTORY_ENV,
@@ -204,8 +206,9 @@ def render_report(
     )
     cache_dir = Path(tempfile.mkdtemp(prefix="kitlib-analysis-"))
     try:
-        analysis = _analyze_once(spec, when, lookback, breakglass, shown_breakglass, cache_dir, env)
+        analysis, coverage = _analyze_once(spec, when, lookback, breakglass, shown_breakglass, cache_dir, env)
         protected = protect_analysis(pseudonymizer, analysis, source=workspace_label(spec))
+        _record_gaps(report, protected, coverage, lookback)
         report.exports = sorted(path.name for path in write_exports(protected, staging))
         handed = _hand_over(spec, analysis, protected, pseudonymizer, staging, owner_table, generated_at)
         report.exports += handed.files
@@ -283,6 +286,23 @@ def _known_originals(identities: Any) -> set[str]:
     return found
 
 
+def _record_gaps(report: ReportRun, analysis: Analysis, coverage: list[Coverage], lookback: dt.timedelta) -> None:
+    """What the analysis could not see goes to the run's manifest and console: gaps first, then the rest.
+
+    ``analysis`` is the protected one (its warnings scrubbed of identities in a pseudonymised run).
+    """
+    start, end = analysis.window
+    report.missing_tables = sorted(set(analysis.missing_tables))
+    report.gaps = gap_lines(report.missing_tables)
+    report.complete = analysis.complete
+    report.coverage = [c.to_dict() for c in coverage]
+    window = empty_window_warning(coverage, start, end, lookback)
+    found = [*report.gaps, *([window] if window else []), *analysis.warnings]
+    if not analysis.complete:
+        found.insert(0, "some query results are partial: the counts are lower bounds (see the warnings)")
+    report.warnings = list(dict.fromkeys([*report.warnings, *found]))
+
+
 def _analyze_once(
     spec: str,
     now: dt.datetime,
@@ -291,14 +311,20 @@ def _analyze_once(
     shown_breakglass: Sequence[str],
     cache_dir: Path,
     env: dict[str, str],
-) -> Analysis:
+) -> tuple[Analysis, list[Coverage]]:
     """Run the analysis once for the whole batch and hand it to the kernels through a private cache.
 
     Every notebook would otherwise repeat the same queries. The cache is keyed by the exact
-    parameters the notebooks receive, so a notebook with different ones recomputes.
+    parameters the notebooks receive, so a notebook with different ones recomputes. Also
+    returns how the present tables' rows lie against the window (to name a misplaced window).
     """
     with connect(spec, now=now) as backend:
         analysis = analyze(backend, now=now, lookback=lookback, breakglass=list(breakglass))
+        coverage = workspace_coverage(backend, *analysis.window)
+        absent = [t for t in TABLES if t not in backend.available_tables()]
+    # The analysis names the absent tables of the queries it tried; a skipped query never asks
+    # about its optional tables. The run states every absent table the kit reads.
+    analysis.missing_tables = list(dict.fromkeys([*analysis.missing_tables, *absent]))
     # The key as a kernel will compute it from the parameters it is given (same parsing, and
     # the break-glass list as the kernels see it: pseudonyms in a pseudonymised run).
     key = analysis_key(
@@ -308,7 +334,7 @@ def _analyze_once(
         shown_breakglass,
     )
     env[ANALYSIS_CACHE_ENV] = str(write_cached_analysis(cache_dir / "analysis.pickle", key, analysis))
-    return analysis
+    return analysis, coverage
 
 
 def _hand_over(
@@ -332,7 +358,11 @@ def _hand_over(
     routed = route(analysis.identities, writes, owners)
     shown = protect_frame(pseudonymizer, routed, {"identity": "user"})
     policy = protected.frames.get("arm_policy_mfa_events")
-    steps = next_steps(protected.identities, policy if policy is not None and len(policy.columns) else None)
+    steps = next_steps(
+        protected.identities,
+        policy if policy is not None and len(policy.columns) else None,
+        analysis.missing_tables,
+    )
     return write_worklists(
         staging,
         shown,

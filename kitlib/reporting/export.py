@@ -67,6 +67,7 @@ class ReportHeader:
     generated_at: str = ""
     kit_version: str = ""
     missing_tables: list[str] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     complete: bool = True
     notes: list[str] = field(default_factory=list)
@@ -86,6 +87,7 @@ class ReportHeader:
             generated_at=generated_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             kit_version=str(run.get("kit_version") or __version__),
             missing_tables=[str(t) for t in run.get("missing_tables") or []],
+            gaps=[str(g) for g in run.get("gaps") or []],
             warnings=[str(w) for w in run.get("warnings") or []],
             complete=bool(run.get("complete", True)),
             notes=[],
@@ -122,6 +124,9 @@ class ReportHeader:
                     + ". Findings that need them are incomplete.</span>",
                 )
             )
+            if self.gaps:
+                items = "".join(f"<li>{esc(g)}</li>" for g in self.gaps)
+                rows.append(("Could not judge", f'<ul class="kit-missing">{items}</ul>'))
         else:
             rows.append(("Missing", "nothing: every table the analysis reads was present"))
         if not self.complete:

@@ -62,10 +62,16 @@ def index_context(report: ReportRun, generated_at: dt.datetime) -> dict[str, Any
         "generated": generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         "kit_version": __version__,
         "pseudonymized": bool(params.get("pseudonymize")),
-        "headline": [(label, overview[key]) for label, key in HEADLINE if key in overview],
+        # None: the page could not measure it (a table was absent); say so rather than print "None".
+        "headline": [
+            (label, "could not look:" if overview[key] is None else overview[key])
+            for label, key in HEADLINE
+            if key in overview
+        ],
+        "gaps": list(report.gaps),
         "rows": rows,
         "exports": list(report.exports),
-        "warnings": list(report.warnings),
+        "warnings": [w for w in report.warnings if w not in set(report.gaps)],
     }
 
 

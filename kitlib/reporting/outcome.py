@@ -38,6 +38,12 @@ class ReportRun:
     parameters: dict[str, Any]
     exports: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: What the analysis could not see: absent tables, what that hides, and if every answer was whole.
+    missing_tables: list[str] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)
+    complete: bool = True
+    #: Per present table: rows in all and in the window, oldest and newest row.
+    coverage: list[dict[str, Any]] = field(default_factory=list)
     leak_hits: int = 0
     #: How the findings were routed to owners (owners, identities, unassigned).
     worklists: dict[str, Any] = field(default_factory=dict)
@@ -62,3 +68,9 @@ class ReportRun:
     @property
     def failed(self) -> list[NotebookRun]:
         return [r for r in self.notebooks if r.status != "ok"]
+
+    def console_warnings(self, limit: int = 25) -> list[str]:
+        """The run's warnings for a terminal: the first ``limit``, then where the rest are."""
+        shown = self.warnings[:limit]
+        rest = len(self.warnings) - len(shown)
+        return shown + ([f"... and {rest} more warning(s) in {self.manifest}"] if rest > 0 else [])

@@ -25,6 +25,10 @@ def manifest_dict(report: ReportRun) -> dict[str, Any]:
         "parameters": report.parameters,
         "exports": report.exports,
         "worklists": report.worklists,
+        "complete": report.complete,
+        "missing_tables": report.missing_tables,
+        "gaps": report.gaps,
+        "coverage": report.coverage,
         "warnings": report.warnings,
         "leak_check": (
             None
