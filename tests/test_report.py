@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pandas as pd
@@ -21,7 +22,7 @@ from kitlib.environment import PSEUDONYM_KEY_ENV
 from kitlib.errors import UsageError
 from kitlib.reporting.batch import render_report
 from kitlib.reporting.export import external_references, plotly_js
-from kitlib.reporting.outcome import ReportRun
+from kitlib.reporting.outcome import NotebookRun, ReportRun
 from kitlib.reporting.params import SHARED_PARAMETERS, format_parameters, notebook_parameters, resolve_notebook
 
 # Kernel runs are shared through module fixtures: keep each module on one xdist worker
@@ -346,3 +347,51 @@ def test_changes_call_remediated_only_with_evidence_of_mfa() -> None:
 def test_history_inside_the_report_folder_is_refused(workspace: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="history"):
         render_report(str(workspace), tmp_path / "out", now=NOW, history=tmp_path / "out" / "history", progress=False)
+
+
+def _starting(failures: list[str]) -> Any:
+    """A stand-in for papermill.execute_notebook that fails with each of ``failures`` first, then succeeds."""
+    calls: list[int] = []
+
+    def run(source: str, executed: str, **options: Any) -> None:
+        calls.append(options["start_timeout"])
+        if len(calls) <= len(failures):
+            raise RuntimeError(failures[len(calls) - 1])
+        nbformat.write(nbformat.v4.new_notebook(), executed)
+
+    run.calls = calls  # type: ignore[attr-defined]
+    return run
+
+
+@pytest.mark.parametrize(
+    ("failures", "status", "attempts"),
+    [
+        (["Kernel died before replying to kernel_info"], "ok", 2),  # a starved start is tried again
+        (["Kernel died before replying to kernel_info"] * 2, "failed", 2),  # once only
+        (["NameError: name 'x' is not defined"], "failed", 1),  # a cell's error is never retried
+    ],
+)
+def test_a_kernel_that_does_not_start_is_started_once_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failures: list[str], status: str, attempts: int
+) -> None:
+    from kitlib.reporting import execute
+
+    fake = _starting(failures)
+    monkeypatch.setattr(execute.papermill, "execute_notebook", fake)
+    monkeypatch.setattr(
+        execute, "export_html", lambda *a, **k: type("R", (), {"path": tmp_path / "x.html", "bytes": 1, "figures": 0})()
+    )
+    (tmp_path / "notebooks").mkdir()
+    run = NotebookRun(name="n", source="n.ipynb", parameters={})
+    done = execute._execute_one(
+        run,
+        tmp_path / "n.ipynb",
+        tmp_path,
+        manager_class=object,
+        timeout=None,
+        generated_at=NOW,
+        notes=(),
+        keep_failed=True,
+    )
+    assert done.status == status and len(fake.calls) == attempts
+    assert fake.calls[0] == execute.KERNEL_START_SECONDS

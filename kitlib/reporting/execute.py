@@ -86,6 +86,17 @@ def _error_text(exc: BaseException) -> str:
     return text.strip()[:800]
 
 
+#: How long a kernel may take to start, and how often a start that failed is tried.
+KERNEL_START_SECONDS = 180
+KERNEL_START_ATTEMPTS = 2
+
+
+def _kernel_did_not_start(exc: BaseException) -> bool:
+    """A failure before the first cell ran: the kernel died or stayed silent while starting."""
+    text = f"{type(exc).__name__}: {exc}"
+    return "before replying to kernel_info" in text or "Kernel didn't respond" in text or "kernel_info" in text
+
+
 def _execute_one(
     run: NotebookRun,
     source: Path,
@@ -100,24 +111,32 @@ def _execute_one(
     executed = staging / "notebooks" / f"{run.name}.ipynb"
     relative = f"notebooks/{run.name}.ipynb"
     started = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(source),
-            str(executed),
-            parameters=run.parameters,
-            kernel_name=KERNEL_NAME,
-            progress_bar=False,
-            log_output=False,
-            request_save_on_cell_execute=True,
-            execution_timeout=timeout,
-            kernel_manager_class=manager_class,
-            resources={"metadata": {"path": str(source.parent)}},
-        )
-        run.status = "ok"
-    except Exception as exc:  # papermill/nbclient raise many types; each is a failed notebook
-        run.status = "failed"
-        run.error = _error_text(exc)
-        log.error("notebook %s failed: %s", run.name, run.error)
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=run.parameters,
+                kernel_name=KERNEL_NAME,
+                progress_bar=False,
+                log_output=False,
+                request_save_on_cell_execute=True,
+                execution_timeout=timeout,
+                start_timeout=KERNEL_START_SECONDS,
+                kernel_manager_class=manager_class,
+                resources={"metadata": {"path": str(source.parent)}},
+            )
+            run.status = "ok"
+            break
+        except Exception as exc:  # papermill/nbclient raise many types; each is a failed notebook
+            if attempt < KERNEL_START_ATTEMPTS and _kernel_did_not_start(exc):
+                # A loaded machine can starve a starting kernel; no cell ran yet, so try once more.
+                log.warning("notebook %s: the kernel did not start (%s); starting it again", run.name, exc)
+                continue
+            run.status = "failed"
+            run.error = _error_text(exc)
+            log.error("notebook %s failed: %s", run.name, run.error)
+            break
     run.duration_seconds = round(time.perf_counter() - started, 2)
     if not executed.is_file():
         return run
