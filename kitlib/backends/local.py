@@ -98,7 +98,8 @@ def _cast(column: str, source_type: str, kql_type: str) -> str:
             return f"to_json({col})"
         if source_type == "VARCHAR":
             # JSON text becomes the document; any other text becomes a JSON string, never lost.
-            return f"CASE WHEN json_valid({col}) THEN CAST({col} AS JSON) ELSE to_json({col}) END"
+            # One parse per value: TRY_CAST both validates and converts (json_valid + CAST parsed twice).
+            return f"coalesce(TRY_CAST({col} AS JSON), to_json({col}))"
         return f"to_json({col})"
     if target == "TIMESTAMPTZ" and source_type == "VARCHAR":
         return f"CAST(NULLIF({col}, '') AS TIMESTAMPTZ)"
