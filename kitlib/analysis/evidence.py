@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.core.groupby import SeriesGroupBy
 
 from kitlib.backends.base import Backend
 from kitlib.domain.apps import tool_families
@@ -54,6 +55,11 @@ SET_COLUMNS = frozenset(
         "Subscriptions",
     }
 )
+
+
+#: Frames whose sets pages list as they come (the others' sets are only counted, or exploded and
+#: sorted where the analysis words them), so sorting every cell of the large ones would be waste.
+SORTED_FRAMES = frozenset({"arm_policy_mfa_events"})
 
 
 @dataclass
@@ -100,7 +106,7 @@ def run_queries(backend: Backend, start: dt.datetime, end: dt.datetime, progress
         if not result.complete:
             run.complete = False
             warnings.append(f"{name}: the service returned a partial result; counts are lower bounds")
-        frames[name] = sorted_sets(result.frame)
+        frames[name] = sorted_sets(result.frame) if name in SORTED_FRAMES else result.frame
         ran.add(name)
     if progress:
         progress("joining evidence", 1.0)
@@ -159,6 +165,32 @@ def times(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_datetime(frame[column], utc=True)
 
 
+class ByIdentity:
+    """Groups rows by identity once: every aggregate then works on integer codes, not strings."""
+
+    def __init__(self, identities: pd.Series) -> None:
+        """``identities`` must have a plain 0..n-1 index, as the value Series given to the groups will."""
+        codes, names = pd.factorize(identities.astype(str), sort=True)
+        self.codes = codes
+        self.index = pd.Index(names, name="identity")
+
+    def __call__(self, values: pd.Series) -> SeriesGroupBy:
+        return values.groupby(self.codes)
+
+    def frame(self, columns: dict[str, pd.Series]) -> pd.DataFrame:
+        """Aggregates (indexed by code) as one frame indexed by identity."""
+        out = pd.DataFrame(
+            {name: values.reindex(range(len(self.index))).to_numpy() for name, values in columns.items()}
+        )
+        out.index = self.index
+        return out
+
+
+def nonempty(values: pd.Series) -> pd.Series:
+    """Text with "" as missing, so a group's ``first()`` skips it (and never runs a Python loop)."""
+    return values.where(values != "")
+
+
 def day_text(value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
         return ""
@@ -175,9 +207,10 @@ def day_column(values: pd.Series) -> pd.Series:
 
 
 #: The columns of each facet of ``arm_operations`` (the query's union gives every row all of them).
-OPERATION_COLUMNS = ("Identity", "Principal", "AppId", "Kind", "TokenHasMfa", "Outcome", "Operations", "Deployments",
-                     "FirstSeen", "LastSeen", "ActiveDays", "ObjectId", "AmrValues", "OperationNames", "CallerIps",
-                     "Subscriptions")  # fmt: skip
+OPERATION_COLUMNS = (
+    "Identity", "Principal", "AppId", "Kind", "TokenHasMfa", "Outcome", "Operations", "Deployments", "FirstSeen",
+    "LastSeen", "ActiveDays", "ObjectId", "AmrValues", "OperationNames", "CallerIps",
+)  # fmt: skip
 MINUTE_COLUMNS = ("Identity", "WriteMinutes", "Minutes", "OperationsPerMinute", "DeploymentMinutes")
 
 
@@ -204,29 +237,23 @@ def notebook_frames(operations: pd.DataFrame, minutes: pd.DataFrame) -> dict[str
     """
     if operations.empty:
         columns = ["Identity", "AppId", "Kind", "TokenHasMfa", "Operations", "Deployments", "FirstSeen", "LastSeen",
-                   "ObjectId", "AmrValues", "OperationNames", "CallerIps"]  # fmt: skip
+                   "ObjectId"]  # fmt: skip
         return {"arm_writes_by_identity": pd.DataFrame(columns=columns), "arm_write_minutes": minutes}
     reached = operations[(text(operations, "Principal") == USER) & (text(operations, "Outcome") != REFUSED_RBAC)]
     keys = ["Identity", "AppId", "Kind", "TokenHasMfa"]
-    grouped = reached.groupby(keys, as_index=False, sort=True).agg(
-        Operations=("Operations", "sum"),
-        Deployments=("Deployments", "sum"),
-        FirstSeen=("FirstSeen", "min"),
-        LastSeen=("LastSeen", "max"),
-        ObjectId=("ObjectId", "max"),
+    grouped = (
+        reached.assign(ObjectId=nonempty(text(reached, "ObjectId")))
+        .groupby(keys, as_index=False, sort=True)
+        .agg(
+            Operations=("Operations", "sum"),
+            Deployments=("Deployments", "sum"),
+            FirstSeen=("FirstSeen", "min"),
+            LastSeen=("LastSeen", "max"),
+            ObjectId=("ObjectId", "first"),
+        )
     )
-    for column in ("AmrValues", "OperationNames", "CallerIps"):
-        merged = _merged_lists(reached, keys, column).reindex(pd.MultiIndex.from_frame(grouped[keys]))
-        grouped[column] = [v if isinstance(v, list) else [] for v in merged]
+    grouped["ObjectId"] = grouped["ObjectId"].fillna("")
     return {"arm_writes_by_identity": grouped, "arm_write_minutes": minutes}
-
-
-def _merged_lists(frame: pd.DataFrame, keys: list[str], column: str) -> pd.Series:
-    """The sorted union of a list column per group (a list per key tuple)."""
-    exploded = frame[[*keys, column]].explode(column)
-    exploded = exploded[exploded[column].notna() & (exploded[column].astype(str) != "")]
-    exploded = exploded.drop_duplicates().sort_values([*keys, column])
-    return exploded.groupby(keys, sort=False)[column].agg(list)
 
 
 def exploded(frame: pd.DataFrame, key: str, column: str) -> pd.DataFrame:
@@ -234,8 +261,7 @@ def exploded(frame: pd.DataFrame, key: str, column: str) -> pd.DataFrame:
     if frame.empty or column not in frame.columns:
         return pd.DataFrame({key: pd.Series(dtype=object), column: pd.Series(dtype=object)})
     pairs = frame[[key, column]].explode(column).dropna()
-    pairs = pairs[pairs[column].astype(str) != ""]
-    pairs[column] = pairs[column].astype(str)
+    pairs = pairs[pairs[column] != ""].astype({column: str})
     return pairs.drop_duplicates().sort_values([key, column], kind="stable").reset_index(drop=True)
 
 
@@ -255,7 +281,8 @@ def operation_facts(operations: pd.DataFrame) -> pd.DataFrame:
     users = operations[text(operations, "Principal") == USER] if len(operations) else operations
     if users.empty:
         return pd.DataFrame(index=pd.Index([], name="identity"))
-    who = users["Identity"].astype(str)
+    users = users.reset_index(drop=True)
+    per = ByIdentity(users["Identity"])
     count = numbers(users, "Operations")
     kind = text(users, "Kind")
     outcome = text(users, "Outcome")
@@ -265,9 +292,9 @@ def operation_facts(operations: pd.DataFrame) -> pd.DataFrame:
     first, last = times(users, "FirstSeen"), times(users, "LastSeen")
 
     def total(mask: pd.Series) -> pd.Series:
-        return count.where(mask, 0).groupby(who).sum()
+        return per(count.where(mask, 0)).sum()
 
-    facts = pd.DataFrame(
+    facts = per.frame(
         {
             "writes": total(evaluated & reached),
             "writes_no_mfa": total(evaluated & reached & no_mfa),
@@ -276,17 +303,16 @@ def operation_facts(operations: pd.DataFrame) -> pd.DataFrame:
             "actions": total(~evaluated & reached),
             "actions_no_mfa": total(~evaluated & reached & no_mfa),
             "actions_refused_rbac": total(~evaluated & ~reached),
-            "deployments": numbers(users, "Deployments").where(evaluated & reached, 0).groupby(who).sum(),
-            "ops_first": first.groupby(who).min(),
-            "ops_last": last.groupby(who).max(),
-            "no_mfa_first": first.where(evaluated & reached & no_mfa).groupby(who).min(),
-            "no_mfa_last": last.where(evaluated & reached & no_mfa).groupby(who).max(),
-            "mfa_write_last": last.where(evaluated & reached & ~no_mfa).groupby(who).max(),
-            "write_days": numbers(users, "ActiveDays").where(evaluated, 0).groupby(who).max(),
-            "object_id": text(users, "ObjectId").groupby(who).max(),
+            "deployments": per(numbers(users, "Deployments").where(evaluated & reached, 0)).sum(),
+            "ops_first": per(first).min(),
+            "ops_last": per(last).max(),
+            "no_mfa_first": per(first.where(evaluated & reached & no_mfa)).min(),
+            "no_mfa_last": per(last.where(evaluated & reached & no_mfa)).max(),
+            "mfa_write_last": per(last.where(evaluated & reached & ~no_mfa)).max(),
+            "write_days": per(numbers(users, "ActiveDays").where(evaluated, 0)).max(),
+            "object_id": per(nonempty(text(users, "ObjectId"))).first(),
         }
     )
-    facts.index.name = "identity"
     no_mfa_writes = users[evaluated & reached & no_mfa]
     facts["amr_no_mfa"] = first_items(exploded(no_mfa_writes, "Identity", "AmrValues"), "Identity", "AmrValues", 5, ",")
     facts["ops_no_mfa"] = first_items(
@@ -296,7 +322,7 @@ def operation_facts(operations: pd.DataFrame) -> pd.DataFrame:
     facts["action_ops_no_mfa"] = first_items(
         _case_folded(exploded(no_mfa_actions, "Identity", "OperationNames")), "Identity", "OperationNames", 1
     )
-    for column in ("amr_no_mfa", "ops_no_mfa", "action_ops_no_mfa"):
+    for column in ("amr_no_mfa", "ops_no_mfa", "action_ops_no_mfa", "object_id"):
         facts[column] = facts[column].fillna("")
     return facts
 
@@ -410,31 +436,33 @@ def token_facts(rows: pd.DataFrame, shown_mfa: pd.DataFrame) -> pd.DataFrame:
     """Per identity: ARM tokens, single-factor ones (by app), MFA, ROPC, device code, devices."""
     if rows.empty:
         return pd.DataFrame(index=pd.Index([], name="identity"))
-    who = rows["Identity"].astype(str)
+    rows = rows.reset_index(drop=True)
+    per = ByIdentity(rows["Identity"])
     single = numbers(rows, "SingleFactor")
     mfa_by_claims = mfa_shown_by_claims(rows, shown_mfa)
-    facts = pd.DataFrame(
+    facts = per.frame(
         {
-            "arm_signins": numbers(rows, "SignIns").groupby(who).sum(),
-            "single_factor": single.groupby(who).sum(),
-            "single_factor_at_risk": single.where(~mfa_by_claims, 0).groupby(who).sum(),
-            "single_factor_shown_mfa": single.where(mfa_by_claims, 0).groupby(who).sum(),
-            "token_mfa": numbers(rows, "MfaSatisfied").groupby(who).sum(),
-            "ropc": numbers(rows, "Ropc").groupby(who).sum(),
-            "device_code": numbers(rows, "DeviceCode").groupby(who).sum(),
-            "with_device": numbers(rows, "WithDevice").groupby(who).sum(),
-            "token_gsa": numbers(rows, "ThroughGsa").groupby(who).sum(),
-            "token_cross_tenant": numbers(rows, "CrossTenantSignIns").groupby(who).sum(),
-            "token_days": numbers(rows, "ActiveDays").groupby(who).max(),
-            "token_first": times(rows, "FirstSeen").groupby(who).min(),
-            "token_last": times(rows, "LastSeen").groupby(who).max(),
-            "token_user_id": text(rows, "UserId").groupby(who).max(),
-            "token_user_type": text(rows, "UserType").groupby(who).max(),
-            "token_display_name": text(rows, "DisplayName").groupby(who).max(),
-            "portal_signins": numbers(rows, "SignIns").where(rows["Family"] == "portal", 0).groupby(who).sum(),
+            "arm_signins": per(numbers(rows, "SignIns")).sum(),
+            "single_factor": per(single).sum(),
+            "single_factor_at_risk": per(single.where(~mfa_by_claims, 0)).sum(),
+            "single_factor_shown_mfa": per(single.where(mfa_by_claims, 0)).sum(),
+            "token_mfa": per(numbers(rows, "MfaSatisfied")).sum(),
+            "ropc": per(numbers(rows, "Ropc")).sum(),
+            "device_code": per(numbers(rows, "DeviceCode")).sum(),
+            "with_device": per(numbers(rows, "WithDevice")).sum(),
+            "token_gsa": per(numbers(rows, "ThroughGsa")).sum(),
+            "token_cross_tenant": per(numbers(rows, "CrossTenantSignIns")).sum(),
+            "token_days": per(numbers(rows, "ActiveDays")).max(),
+            "token_first": per(times(rows, "FirstSeen")).min(),
+            "token_last": per(times(rows, "LastSeen")).max(),
+            "token_user_id": per(nonempty(text(rows, "UserId"))).first(),
+            "token_user_type": per(nonempty(text(rows, "UserType"))).first(),
+            "token_display_name": per(nonempty(text(rows, "DisplayName"))).first(),
+            "portal_signins": per(numbers(rows, "SignIns").where(rows["Family"] == "portal", 0)).sum(),
         }
     )
-    facts.index.name = "identity"
+    for column in ("token_user_id", "token_user_type", "token_display_name"):
+        facts[column] = facts[column].fillna("")
     return facts
 
 

@@ -324,19 +324,22 @@ def _directions(facts: pd.DataFrame) -> None:
 
 def _write_moments(minutes: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     """(identity, minute, per_minute) for every minute in which a user identity started writes."""
-    if minutes.empty:
-        return pd.DataFrame(columns=["identity", "minute", "per_minute"])
-    part = minutes[minutes["Identity"].isin(index)]
-    stamps = part[["Identity", "Minutes"]].explode("Minutes")
-    counts = part[["Identity", "OperationsPerMinute"]].explode("OperationsPerMinute")
-    moments = pd.DataFrame(
+    part = minutes[minutes["Identity"].isin(index)] if len(minutes) else minutes
+    if part.empty:
+        return pd.DataFrame(
+            {"identity": pd.Series(dtype=object), "minute": pd.Series(dtype="datetime64[ns, UTC]"),
+             "per_minute": pd.Series(dtype="int64")}
+        )  # fmt: skip
+    stamps = [np.asarray(v, dtype="datetime64[ns]") for v in part["Minutes"].to_numpy()]
+    counts = [np.asarray(v, dtype=np.int64) for v in part["OperationsPerMinute"].to_numpy()]
+    lengths = np.array([len(v) for v in stamps], dtype=np.int64)
+    return pd.DataFrame(
         {
-            "identity": stamps["Identity"].values,
-            "minute": pd.to_datetime(stamps["Minutes"].values, utc=True),
-            "per_minute": pd.to_numeric(counts["OperationsPerMinute"].values, errors="coerce"),
+            "identity": np.repeat(part["Identity"].to_numpy(), lengths),
+            "minute": pd.to_datetime(np.concatenate(stamps), utc=True),
+            "per_minute": np.concatenate(counts),
         }
     )
-    return moments.dropna(subset=["minute"]).reset_index(drop=True)
 
 
 def _cadence(moments: pd.DataFrame) -> pd.DataFrame:
@@ -393,7 +396,13 @@ def _automation_features(
     f["other_agents"] = index.isin(others["Identity"]) if len(others) else False
     scripted = others[text(others, "UserAgent").str.contains(SCRIPT_AGENT)] if len(others) else others
     f["script_agent"] = (
-        scripted.groupby("Identity")["UserAgent"].min().reindex(index).fillna("") if len(scripted) else ""
+        scripted.sort_values(["Identity", "UserAgent"])
+        .groupby("Identity")["UserAgent"]
+        .first()
+        .reindex(index)
+        .fillna("")
+        if len(scripted)
+        else ""
     )
     minutes = frames.get("arm_write_minutes", pd.DataFrame())
     per_identity = minutes.set_index("Identity") if len(minutes) else pd.DataFrame()
