@@ -212,33 +212,51 @@ OPERATION_COLUMNS = (
     "LastSeen", "ActiveDays", "ObjectId", "AmrValues", "OperationNames", "CallerIps",
 )  # fmt: skip
 MINUTE_COLUMNS = ("Identity", "WriteMinutes", "Minutes", "OperationsPerMinute", "DeploymentMinutes")
+DAILY_COLUMNS = ("Day", "Caller", "TokenHasMfa", "Operations")
+TARGET_COLUMNS = (
+    "OperationNameValue", "SubscriptionId", "TokenHasMfa", "Operations", "DistinctIdentities", "Identities", "LastSeen",
+)  # fmt: skip
+FACETS = {"operations": OPERATION_COLUMNS, "minutes": MINUTE_COLUMNS, "daily": DAILY_COLUMNS, "targets": TARGET_COLUMNS}
 
 
-def activity_facets(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``arm_operations`` split into its facets: (operations, minutes), each with its own columns.
+def activity_facets(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``arm_operations`` split into its facets (:data:`FACETS`), each with its own columns.
 
-    Both keep their columns when empty (an empty window, or AzureActivity missing), so a page can
-    select from them without special cases.
+    Every facet keeps its columns when empty (an empty window, or AzureActivity missing), so a
+    page can select from it without special cases.
     """
     if "Facet" not in frame.columns:
-        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in ("Facet", *OPERATION_COLUMNS, *MINUTE_COLUMNS)})
+        every = {c for columns in FACETS.values() for c in columns}
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in ("Facet", *sorted(every))})
     facet = frame["Facet"]
-    operations = frame.loc[facet == "operations", [c for c in OPERATION_COLUMNS if c in frame]]
-    minutes = frame.loc[facet == "minutes", [c for c in MINUTE_COLUMNS if c in frame]]
-    return operations.reset_index(drop=True), minutes.reset_index(drop=True)
+    return {
+        name: frame.loc[facet == name, [c for c in columns if c in frame]].reset_index(drop=True)
+        for name, columns in FACETS.items()
+    }
 
 
-def notebook_frames(operations: pd.DataFrame, minutes: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def notebook_frames(facets: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The frames the notebooks read by catalog name, from the facets (no second pass over the log).
 
     ``arm_writes_by_identity``: user operations that reached the MFA check, per identity, client
-    app, kind and MFA state; ``arm_write_minutes``: the minutes facet. A test checks both equal
-    what the catalog queries of those names return.
+    app, kind and MFA state; ``arm_write_minutes``, ``arm_writes_mfa_daily`` and
+    ``arm_write_targets``: the facets of those names, in the catalog queries' row order. A test
+    checks each equals what the catalog query of its name returns.
     """
+    operations, minutes = facets["operations"], facets["minutes"]
+    daily = facets["daily"].sort_values(["Day", "Caller"], kind="stable").reset_index(drop=True)
+    targets = facets["targets"].sort_values(
+        ["Operations", "OperationNameValue", "SubscriptionId"], ascending=[False, True, True], kind="stable"
+    )
+    shared = {
+        "arm_write_minutes": minutes,
+        "arm_writes_mfa_daily": daily,
+        "arm_write_targets": targets.reset_index(drop=True),
+    }
     if operations.empty:
         columns = ["Identity", "AppId", "Kind", "TokenHasMfa", "Operations", "Deployments", "FirstSeen", "LastSeen",
                    "ObjectId"]  # fmt: skip
-        return {"arm_writes_by_identity": pd.DataFrame(columns=columns), "arm_write_minutes": minutes}
+        return {"arm_writes_by_identity": pd.DataFrame(columns=columns), **shared}
     reached = operations[(text(operations, "Principal") == USER) & (text(operations, "Outcome") != REFUSED_RBAC)]
     keys = ["Identity", "AppId", "Kind", "TokenHasMfa"]
     grouped = (
@@ -253,7 +271,7 @@ def notebook_frames(operations: pd.DataFrame, minutes: pd.DataFrame) -> dict[str
         )
     )
     grouped["ObjectId"] = grouped["ObjectId"].fillna("")
-    return {"arm_writes_by_identity": grouped, "arm_write_minutes": minutes}
+    return {"arm_writes_by_identity": grouped, **shared}
 
 
 def exploded(frame: pd.DataFrame, key: str, column: str) -> pd.DataFrame:

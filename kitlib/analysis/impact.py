@@ -130,8 +130,9 @@ def analyze(
     evidence = Evidence(activity="arm_operations" in ran, signins="arm_token_signins" in ran)
     glass = sorted({b.strip().lower() for b in breakglass if b and b.strip()})
 
-    operations, minutes = activity_facets(frames.get("arm_operations", pd.DataFrame()))
-    frames.update(notebook_frames(operations, minutes))
+    facets = activity_facets(frames.get("arm_operations", pd.DataFrame()))
+    operations, minutes = facets["operations"], facets["minutes"]
+    frames.update(notebook_frames(facets))
     workload = _workload_frame(frames.get("workload_signins", pd.DataFrame()), workload_writes(operations))
     tokens = token_rows(frames.get("arm_token_signins", pd.DataFrame()))
     shown = mfa_apps(operations)
