@@ -369,6 +369,17 @@ def time_queries(workspace: str, now: dt.datetime, rounds: int, budget: float) -
 # --- 4. KQL vs SQL vs pandas ------------------------------------------------------------------
 
 
+def hand_written_sql(name: str) -> str:
+    """``bench/sql/<name>.sql`` with each ``-- include: FILE`` line replaced by that file (a shared stage)."""
+    lines = []
+    for line in (BENCH / "sql" / f"{name}.sql").read_text().splitlines():
+        if line.startswith("-- include:"):
+            lines.append((BENCH / "sql" / line.split(":", 1)[1].strip()).read_text().rstrip())
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def compare(
     workspace: str, now: dt.datetime, name: str, rounds: int, budget: float, secondary: dict[str, int]
 ) -> dict[str, Any]:
@@ -392,7 +403,7 @@ def compare(
     backend = LocalBackend(workspace, now=now)
     backend.run(query, params)  # creates the typed views; the SQL below reads the same ones
     con = backend._con  # the backend's own connection: same views, same settings
-    hand_sql = (BENCH / "sql" / f"{name}.sql").read_text()
+    hand_sql = hand_written_sql(name)
     generated = duckdb_kql.to_sql(query.text, schema=schema(con), parameters=query.coerce_values(params), query_now=now)
 
     variants: dict[str, Callable[[], Any]] = {
