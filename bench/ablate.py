@@ -161,7 +161,7 @@ def ablate(workspace: str, name: str, now: dt.datetime, rounds: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workspace")
-    parser.add_argument("queries", nargs="*", default=["arm_writes_by_identity", "user_signin_context"])
+    parser.add_argument("queries", nargs="*", default=["arm_operations", "arm_writes_by_identity"])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--now", default="2026-11-27T00:00:00Z")
     args = parser.parse_args()

@@ -30,30 +30,37 @@ class Spec:
     keys: tuple[str, ...]
     sets: Mapping[str, int] = field(default_factory=dict)  # column -> make_set cap
     any_value: tuple[str, ...] = ()
+    lists: tuple[str, ...] = ()  # make_list columns: compared as sorted multisets (no element order)
 
 
 SPECS: dict[str, Spec] = {
+    "arm_operations": Spec(
+        keys=(
+            "Facet",
+            "Identity",
+            "Principal",
+            "AppId",
+            "Kind",
+            "TokenHasMfa",
+            "Outcome",
+            "Day",
+            "Caller",
+            "OperationNameValue",
+            "SubscriptionId",
+        ),
+        sets={"AmrValues": 5, "OperationNames": 10, "CallerIps": 20, "Identities": 10},
+        lists=("Minutes", "OperationsPerMinute"),
+    ),
     "arm_writes_by_identity": Spec(
         keys=("Identity", "AppId", "Kind", "TokenHasMfa"),
-        sets={"AmrValues": 5, "OperationNames": 10, "Subscriptions": 10, "CallerIps": 20, "IdentityProviders": 5},
-        any_value=("ObjectId",),
-    ),
-    "user_signin_context": Spec(
-        keys=("Identity",),
-        sets={"HomeTenants": 5, "Apps": 15, "Asns": 10},
-        any_value=("UserId", "UserType", "DisplayName"),
-    ),
-    "arm_token_signins": Spec(
-        keys=("Identity", "AppId", "Protocol", "Library", "UserAgent"),
-        sets={"CrossTenantTypes": 5, "HomeTenants": 5, "Ips": 20, "Asns": 10},
-        any_value=("UserId", "UserType", "DisplayName", "AppDisplayName"),
+        sets={"AmrValues": 5, "OperationNames": 10, "CallerIps": 20},
     ),
 }
 
 
 def _as_list(value: Any) -> list[Any]:
     """A set cell as a list, whichever engine produced it (JSON text, list, numpy array, None)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return []
     if isinstance(value, str):
         parsed = json.loads(value)
@@ -62,8 +69,14 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _key_text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return ""
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return (
+            pd.Timestamp(value).tz_localize(None).isoformat()
+            if pd.Timestamp(value).tzinfo
+            else pd.Timestamp(value).isoformat()
+        )
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     return str(value)
@@ -82,20 +95,24 @@ def digest(frame: pd.DataFrame, spec: Spec) -> dict[str, Any]:
     out: dict[str, Any] = {"rows": len(frame)}
     keys = [tuple(_key_text(v) for v in row) for row in frame[list(spec.keys)].itertuples(index=False)]
     out["keys"] = _sha("\x1e".join(k) for k in sorted(keys))
-    skip = set(spec.keys) | set(spec.sets) | set(spec.any_value)
+    skip = set(spec.keys) | set(spec.sets) | set(spec.any_value) | set(spec.lists)
     for column in frame.columns:
         if column in skip:
             continue
         series = frame[column]
         if pd.api.types.is_datetime64_any_dtype(series):
-            micros = pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]").astype("int64")
+            micros = pd.to_datetime(series.dropna(), utc=True).astype("datetime64[us, UTC]").astype("int64")
             out[f"sum({column})"] = int(micros.sum())
         elif pd.api.types.is_bool_dtype(series) or pd.api.types.is_integer_dtype(series):
-            out[f"sum({column})"] = int(series.astype("int64").sum())
+            out[f"sum({column})"] = int(series.dropna().astype("int64").sum())
         elif pd.api.types.is_float_dtype(series):
             out[f"sum({column})"] = round(float(series.sum()), 6)
         else:
             out[f"distinct({column})"] = _sha(sorted({_key_text(v) for v in series}))
+    for column in spec.lists:
+        cells = [sorted(_key_text(x) for x in _as_list(v)) for v in frame[column]]
+        pairs = sorted("\x1e".join(k) + "\x1d" + "\x1e".join(c) for k, c in zip(keys, cells, strict=True))
+        out[f"lists({column})"] = _sha(pairs)
     for column, cap in spec.sets.items():
         cells = [_as_list(v) for v in frame[column]]
         out[f"size({column})"] = sum(min(len(set(map(str, c))), cap) for c in cells)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -24,20 +24,17 @@ ARM = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
 UPN_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 AMR_CLAIM = "http://schemas.microsoft.com/claims/authnmethodsreferences"
 OID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
-IDP_CLAIM = "http://schemas.microsoft.com/identity/claims/identityprovider"
-# KQL `has_any`: whole terms, any case; a term boundary is anything but a letter or digit.
-OFFICE = re.compile(
-    r"(?:^|[\W_])(?:Office|Outlook|Teams|SharePoint|OneDrive|Exchange|Word|Excel|PowerPoint)(?:$|[\W_])", re.IGNORECASE
-)
-LIBRARY = r'Azure AD App Authentication Library"\s*,\s*"value"\s*:\s*"([^"]*)"'
+SCOPE_CLAIM = "http://schemas.microsoft.com/identity/claims/scope"
+MFA_POLICIES = ("4e6c27d5-a6ee-49cf-b2b4-d8fe90fa2b8b", "db4a9d17-db75-4f46-9fcb-9f9526604417", "sys.mfa-write",
+                "sys.mfa-delete")  # fmt: skip
 
 
 def read_table(workspace: Path, table: str, columns: list[str], start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-    """Rows of ``table`` with ``start <= TimeGenerated <= end``, only ``columns`` (Parquet workspaces)."""
+    """Rows of ``table`` with ``start <= TimeGenerated < end``, only ``columns`` (Parquet workspaces)."""
     source = find_table(Path(workspace), table)
     if source is None or source.fmt != "parquet":
         raise ValueError(f"the pandas implementations read Parquet workspaces; {table} is not Parquet in {workspace}")
-    filters = [("TimeGenerated", ">=", pd.Timestamp(start)), ("TimeGenerated", "<=", pd.Timestamp(end))]
+    filters = [("TimeGenerated", ">=", pd.Timestamp(start)), ("TimeGenerated", "<", pd.Timestamp(end))]
     frames = [pq.read_table(p, columns=columns, filters=filters).to_pandas() for p in source.files]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
@@ -77,245 +74,167 @@ def _icontains(series: pd.Series, needle: str) -> pd.Series:
     return series.fillna("").str.lower().str.contains(needle.lower(), regex=False)
 
 
-def _distinct_where(frame: pd.DataFrame, column: str, mask: pd.Series) -> pd.Series:
-    return frame[column].where(mask)
+def _operations(workspace: Path, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """The per-operation stage of arm_operations / arm_writes_by_identity: Microsoft's rule per event, then
+    one row per (CorrelationId, identity, principal kind)."""
+    columns = [
+        "TimeGenerated", "CategoryValue", "OperationNameValue", "Claims", "Claims_d", "Properties_d", "Caller",
+        "CorrelationId", "ActivityStatusValue", "SubscriptionId", "CallerIpAddress",
+    ]  # fmt: skip
+    df = read_table(workspace, "AzureActivity", columns, start, end)
+    df = df[df["CategoryValue"] == "Administrative"].copy()
+    op = df["OperationNameValue"].fillna("").str.lower()
+    kind = np.select([op.str.endswith("/write"), op.str.endswith("/delete"), op.str.endswith("/action")],
+                     ["write", "delete", "action"], default="")  # fmt: skip
+    df = df[kind != ""].assign(Kind=kind[kind != ""], op=op[kind != ""])
+    claims = df["Claims_d"].map(_loads)
+    caller = df["Caller"].fillna("")
+    caller_upn = caller.str.contains("@", regex=False)
+    idtyp = _field(claims, "idtyp")
+    upn = _field(claims, UPN_CLAIM).where((idtyp != "app") & ~caller_upn, "")
+    scope = _field(claims, SCOPE_CLAIM).where((idtyp == "") & ~caller_upn & (upn == ""), "")
+    amr = _field(claims, AMR_CLAIM)
+    text = df["Claims"].fillna("")
+    acrs = _field(claims, "acrs").where((text == "") | text.str.contains("acrs", regex=False), "")
+    status = df["ActivityStatusValue"].fillna("").str.lower()
+    failed = status.isin(["failure", "failed"])
+    principal = np.select(
+        [idtyp == "user", idtyp == "app", (upn != "") | (scope != "") | caller_upn],
+        ["user", "workload", "user"],
+        default="workload",
+    )
+    is_user = principal == "user"
+    has_mfa = amr.str.split(",").map(lambda e: "mfa" in e) | acrs.str.split(",").map(lambda e: "p1" in e)
+    message = _field(df["Properties_d"].map(_loads), "statusMessage").where(failed, "")
+    code = message.map(lambda m: _text((_loads(m) or {}).get("error", {}).get("code")) if m else "").where(failed, "")
+    mfa_policy = pd.concat([_icontains(message, p) for p in MFA_POLICIES], axis=1).any(axis=1)
+    events = pd.DataFrame(
+        {
+            "CorrelationId": df["CorrelationId"],
+            "Identity": caller.where(~(is_user & ~caller_upn & (upn != "")), upn).str.lower(),
+            "Principal": principal,
+            "TimeGenerated": df["TimeGenerated"],
+            "write": df["Kind"] == "write",
+            "delete": df["Kind"] == "delete",
+            "no_mfa": ~has_mfa,
+            "rbac": code == "AuthorizationFailed",
+            "denied": (code == "RequestDisallowedByPolicy") & mfa_policy,
+            "failed": failed,
+            "deployment": df["op"] == "microsoft.resources/deployments/write",
+            "AppId": _field(claims, "appid"),
+            "ObjectId": _field(claims, OID_CLAIM).where(status.isin(["start", "started"]), ""),
+            "OperationName": df["OperationNameValue"],
+            "AmrWithoutMfa": amr.where(~has_mfa, ""),
+            "CallerIp": df["CallerIpAddress"],
+            "Subscription": df["SubscriptionId"].fillna("").str.lower(),
+        }
+    )
+    per_op = (
+        events.groupby(["CorrelationId", "Identity", "Principal"], sort=False)
+        .agg(
+            Started=("TimeGenerated", "min"),
+            WriteEvents=("write", "sum"),
+            DeleteEvents=("delete", "sum"),
+            EventsWithoutMfa=("no_mfa", "sum"),
+            RbacRefusals=("rbac", "sum"),
+            MfaDenials=("denied", "sum"),
+            Failures=("failed", "sum"),
+            DeploymentEvents=("deployment", "sum"),
+            AppId=("AppId", "max"),
+            ObjectId=("ObjectId", "max"),
+            OperationName=("OperationName", "max"),
+            AmrWithoutMfa=("AmrWithoutMfa", "max"),
+            CallerIp=("CallerIp", "max"),
+            Subscription=("Subscription", "max"),
+        )
+        .reset_index()
+    )
+    per_op["Kind"] = np.select([per_op["WriteEvents"] > 0, per_op["DeleteEvents"] > 0], ["write", "delete"], "action")
+    per_op["TokenHasMfa"] = per_op["EventsWithoutMfa"] == 0
+    per_op["Outcome"] = np.select(
+        [per_op["RbacRefusals"] > 0, per_op["MfaDenials"] > 0, per_op["Failures"] > 0],
+        ["refused_rbac", "denied_mfa", "failed"],
+        default="succeeded",
+    )
+    return per_op
 
 
-def _capped_sets(frame: pd.DataFrame, keys: list[str], column: str, cap: int) -> pd.Series:
-    """``make_set(column, cap)`` per group: distinct non-null values, at most ``cap`` of them."""
-    values = frame[[*keys, column]].dropna(subset=[column]).drop_duplicates()
-    return values.groupby(keys, sort=False, dropna=False).head(cap).groupby(keys, dropna=False)[column].agg(list)
+def _per_group(ops: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The operations facet's aggregates per ``keys`` (shared by both queries)."""
+    out = ops.groupby(keys, sort=False).agg(
+        Operations=("CorrelationId", "size"),
+        Deployments=("DeploymentEvents", lambda d: int((d > 0).sum())),
+        FirstSeen=("Started", "min"),
+        LastSeen=("Started", "max"),
+        ActiveDays=("Started", lambda t: t.dt.floor("D").nunique()),
+        ObjectId=("ObjectId", "max"),
+    )
+    sets = (("AmrValues", "AmrWithoutMfa"), ("OperationNames", "OperationName"), ("CallerIps", "CallerIp"))
+    for name, column in sets:
+        out[name] = ops.groupby(keys, sort=False)[column].agg(lambda v: sorted(set(v.dropna())))
+    return out.reset_index()
 
 
-def _summarize(
-    frame: pd.DataFrame,
-    keys: list[str],
-    aggregations: dict[str, Any],
-    sets: dict[str, tuple[str, int]],
-    order: list[str],
-) -> pd.DataFrame:
-    grouped = frame.groupby(keys, sort=False, dropna=False)
-    out = grouped.agg(**aggregations)
-    for name, (column, cap) in sets.items():
-        out[name] = _capped_sets(frame, keys, column, cap).reindex(out.index)
-        out[name] = out[name].map(lambda v: v if isinstance(v, list) else [])
-    out = out.reset_index()
-    return out[order].sort_values(keys, kind="stable").reset_index(drop=True)
+def arm_operations(workspace: Path, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """queries/arm_operations.kql in pandas."""
+    ops = _operations(workspace, start, end)
+    facet = _per_group(ops, ["Identity", "Principal", "AppId", "Kind", "TokenHasMfa", "Outcome"]).assign(
+        Facet="operations"
+    )
+    writes = ops[(ops["Principal"] == "user") & (ops["Kind"] != "action")].assign(
+        Minute=lambda f: f["Started"].dt.floor("min")
+    )
+    per_minute = (
+        writes.groupby(["Identity", "Minute"])
+        .agg(Ops=("CorrelationId", "size"), Deploys=("DeploymentEvents", lambda d: int((d > 0).sum())))
+        .reset_index()
+    )
+    minutes = (
+        per_minute.groupby("Identity")
+        .agg(
+            WriteMinutes=("Minute", "size"),
+            Minutes=("Minute", list),
+            OperationsPerMinute=("Ops", list),
+            DeploymentMinutes=("Deploys", lambda d: int((d > 0).sum())),
+        )
+        .reset_index()
+        .assign(Facet="minutes")
+    )
+    reached = writes[writes["Outcome"] != "refused_rbac"]
+    daily = (
+        reached.assign(Day=reached["Started"].dt.floor("D"))
+        .groupby(["Day", "Identity", "TokenHasMfa"])
+        .size()
+        .rename("Operations")
+        .reset_index()
+        .rename(columns={"Identity": "Caller"})
+        .assign(Facet="daily")
+    )
+    targets = reached.assign(OperationNameValue=reached["OperationName"].str.lower())
+    targets = (
+        targets.groupby(["OperationNameValue", "Subscription", "TokenHasMfa"])
+        .agg(
+            Operations=("CorrelationId", "size"),
+            DistinctIdentities=("Identity", "nunique"),
+            Identities=("Identity", lambda v: sorted(set(v))),
+            LastSeen=("Started", "max"),
+        )
+        .reset_index()
+        .rename(columns={"Subscription": "SubscriptionId"})
+        .assign(Facet="targets")
+    )
+    return pd.concat([facet, minutes, daily, targets], ignore_index=True)
 
 
 def arm_writes_by_identity(workspace: Path, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
     """queries/arm_writes_by_identity.kql in pandas."""
-    columns = [
-        "TimeGenerated", "CategoryValue", "OperationNameValue", "Authorization_d", "Claims_d", "Caller",
-        "CorrelationId", "ActivityStatusValue", "SubscriptionId", "CallerIpAddress",
-    ]  # fmt: skip
-    df = read_table(workspace, "AzureActivity", columns, start, end)
-    df = df[df["CategoryValue"] == "Administrative"]
-    op = df["OperationNameValue"].fillna("").str.lower()
-    df = df[op.str.endswith(("/write", "/delete", "/action"))].copy()
-    op = df["OperationNameValue"].fillna("").str.lower()
-    claims = df["Claims_d"].map(_loads)
-    principal = _field(df["Authorization_d"].map(_loads), "evidence", "principalType")
-    upn = _field(claims, UPN_CLAIM)
-    caller = df["Caller"].fillna("")
-    caller_upn = caller.str.contains("@", regex=False)
-    user = (principal == "User") | ((principal == "") & (caller_upn | upn.str.contains("@", regex=False)))
-    df["Amr"] = _field(claims, AMR_CLAIM)
-    df["AppId"] = _field(claims, "appid")
-    df["ObjectIdClaim"] = _field(claims, OID_CLAIM)
-    df["IdpClaim"] = _field(claims, IDP_CLAIM)
-    df["TokenHasMfa"] = df["Amr"].str.lower().str.contains("mfa", regex=False)
-    df["Kind"] = "action"
-    df.loc[op.str.endswith("/delete"), "Kind"] = "delete"
-    df.loc[op.str.endswith("/write"), "Kind"] = "write"
-    df["Identity"] = caller.where(caller_upn | (upn == ""), upn).str.lower()
-    df = df[user].copy()
-    failed = df["ActivityStatusValue"].fillna("").str.lower().isin(["failure", "failed"])
-    df["Failed"] = _distinct_where(df, "CorrelationId", failed)
-    df["Deployment"] = _distinct_where(df, "CorrelationId", op[user] == "microsoft.resources/deployments/write")
-    df["Day"] = df["TimeGenerated"].dt.floor("D")
-    keys = ["Identity", "AppId", "Kind", "TokenHasMfa"]
-    return _summarize(
-        df,
-        keys,
-        {
-            "Operations": ("CorrelationId", "nunique"),
-            "Events": ("CorrelationId", "size"),
-            "FailedOperations": ("Failed", "nunique"),
-            "Deployments": ("Deployment", "nunique"),
-            "FirstSeen": ("TimeGenerated", "min"),
-            "LastSeen": ("TimeGenerated", "max"),
-            "ActiveDays": ("Day", "nunique"),
-            "DistinctOperationNames": ("OperationNameValue", "nunique"),
-            "DistinctSubscriptions": ("SubscriptionId", "nunique"),
-            "DistinctCallerIps": ("CallerIpAddress", "nunique"),
-            "ObjectId": ("ObjectIdClaim", "first"),
-        },
-        {
-            "AmrValues": ("Amr", 5),
-            "OperationNames": ("OperationNameValue", 10),
-            "Subscriptions": ("SubscriptionId", 10),
-            "CallerIps": ("CallerIpAddress", 20),
-            "IdentityProviders": ("IdpClaim", 5),
-        },
-        [
-            *keys,
-            "Operations",
-            "Events",
-            "FailedOperations",
-            "Deployments",
-            "FirstSeen",
-            "LastSeen",
-            "ActiveDays",
-            "AmrValues",
-            "DistinctOperationNames",
-            "OperationNames",
-            "DistinctSubscriptions",
-            "Subscriptions",
-            "DistinctCallerIps",
-            "CallerIps",
-            "ObjectId",
-            "IdentityProviders",
-        ],
-    )
-
-
-def _user_signins(
-    workspace: Path, columns: list[str], start: dt.datetime, end: dt.datetime, arm_only: bool
-) -> pd.DataFrame:
-    """Both user sign-in tables stacked with a ``Table`` column, the parsed ``Device`` and the MFA flags."""
-    parts = []
-    for table, label in (("SigninLogs", "interactive"), ("AADNonInteractiveUserSignInLogs", "noninteractive")):
-        part = read_table(workspace, table, columns, start, end)
-        if arm_only:
-            part = part[part["ResourceIdentity"] == ARM]
-        part = part.assign(Table=label)
-        parts.append(part)
-    df = pd.concat(parts, ignore_index=True)
-    df["Device"] = df["DeviceDetail"].map(_loads)
-    # Only searched for a phrase, so the JSON text as stored serves for tostring(Status).
-    df["StatusText"] = df["Status"].fillna("")
-    df["IsOk"] = df["ResultType"].fillna("") == "0"
-    df["MfaByClaim"] = (
-        _icontains(df["AuthenticationDetails"], "MFA requirement satisfied by claim")
-        | _icontains(df["AuthenticationDetails"], "MFA successfully completed")
-        | _icontains(df["StatusText"], "MFA requirement satisfied by claim")
-    )
-    required = df["AuthenticationRequirement"].fillna("") == "multiFactorAuthentication"
-    df["TokenMfa"] = df["IsOk"] & (required | df["MfaByClaim"])
-    df["DeviceId"] = _field(df["Device"], "deviceId")
-    home, resource = df["HomeTenantId"].fillna(""), df["ResourceTenantId"].fillna("")
-    df["CrossTenant"] = (home != "") & (resource != "") & (home != resource)
-    df["Gsa"] = df["IsThroughGlobalSecureAccess"].fillna(False).astype(bool)
-    df["Day"] = df["TimeGenerated"].dt.floor("D")
-    df["Identity"] = df["UserPrincipalName"].fillna("").str.lower()
-    return df
-
-
-_SIGNIN_COLUMNS = [
-    "TimeGenerated", "UserPrincipalName", "ResultType", "AuthenticationRequirement", "AuthenticationDetails",
-    "Status", "ResourceIdentity", "AppDisplayName", "AppId", "DeviceDetail", "HomeTenantId", "ResourceTenantId",
-    "IsThroughGlobalSecureAccess", "IPAddress", "AutonomousSystemNumber", "UserId", "UserType", "UserDisplayName",
-]  # fmt: skip
-
-
-def user_signin_context(workspace: Path, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-    """queries/user_signin_context.kql in pandas."""
-    df = _user_signins(workspace, [*_SIGNIN_COLUMNS, "ClientAppUsed"], start, end, arm_only=False)
-    df["IsArm"] = df["ResourceIdentity"] == ARM
-    df["NotArm"] = ~df["IsArm"]
-    df["IsInteractive"] = df["Table"] == "interactive"
-    df["IsBrowser"] = df["ClientAppUsed"] == "Browser"
-    df["IsOffice"] = df["AppDisplayName"].fillna("").str.contains(OFFICE)
-    df["InteractiveMfa"] = df["TokenMfa"] & df["IsInteractive"]
-    df["MfaRequired"] = df["ResultType"].isin(["50074", "50076", "50079"])
-    df["Failed"] = ~df["IsOk"]
-    df["WithDevice"] = df["DeviceId"] != ""
-    managed = _field(df["Device"], "isManaged").str.lower().eq("true")
-    compliant = _field(df["Device"], "isCompliant").str.lower().eq("true")
-    df["Managed"] = managed | compliant | (_field(df["Device"], "trustType") != "")
-    counts = {
-        "ArmSignIns": "IsArm", "OtherSignIns": "NotArm", "InteractiveSignIns": "IsInteractive",
-        "BrowserSignIns": "IsBrowser", "OfficeSignIns": "IsOffice", "MfaSignIns": "TokenMfa",
-        "InteractiveMfaSignIns": "InteractiveMfa", "MfaRequiredFailures": "MfaRequired", "FailedSignIns": "Failed",
-        "WithDevice": "WithDevice", "ManagedDevice": "Managed", "ThroughGsa": "Gsa",
-        "CrossTenantSignIns": "CrossTenant",
-    }  # fmt: skip
-    aggregations: dict[str, Any] = {"SignIns": ("Identity", "size")}
-    aggregations |= {name: (column, "sum") for name, column in counts.items()}
-    aggregations |= {
-        "DistinctApps": ("AppId", "nunique"),
-        "DistinctIps": ("IPAddress", "nunique"),
-        "DistinctAsns": ("AutonomousSystemNumber", "nunique"),
-        "ActiveDays": ("Day", "nunique"),
-        "FirstSeen": ("TimeGenerated", "min"),
-        "LastSeen": ("TimeGenerated", "max"),
-        "UserId": ("UserId", "first"),
-        "UserType": ("UserType", "first"),
-        "DisplayName": ("UserDisplayName", "first"),
-    }
-    order = [
-        "Identity", "SignIns", *counts, "HomeTenants", "DistinctApps", "Apps", "DistinctIps", "DistinctAsns", "Asns",
-        "ActiveDays", "FirstSeen", "LastSeen", "UserId", "UserType", "DisplayName",
-    ]  # fmt: skip
-    sets = {"HomeTenants": ("HomeTenantId", 5), "Apps": ("AppDisplayName", 15), "Asns": ("AutonomousSystemNumber", 10)}
-    return _summarize(df, ["Identity"], aggregations, sets, order)
-
-
-def arm_token_signins(workspace: Path, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-    """queries/arm_token_signins.kql in pandas."""
-    extra = ["AuthenticationProtocol", "UserAgent", "AuthenticationProcessingDetails", "IncomingTokenType",
-             "CrossTenantAccessType", "SessionId"]  # fmt: skip
-    df = _user_signins(workspace, [*_SIGNIN_COLUMNS, *extra], start, end, arm_only=True)
-    df["Library"] = df["AuthenticationProcessingDetails"].fillna("").str.extract(LIBRARY, expand=False).fillna("")
-    df["Protocol"] = df["AuthenticationProtocol"].fillna("").str.lower()
-    df["SingleFactor"] = df["IsOk"] & ~df["TokenMfa"]
-    df["MfaRequired"] = df["ResultType"].isin(["50074", "50076", "50079"])
-    df["IsInteractive"] = df["Table"] == "interactive"
-    df["IsNonInteractive"] = df["Table"] == "noninteractive"
-    df["Ropc"] = df["Protocol"] == "ropc"
-    df["DeviceCode"] = df["Protocol"] == "devicecode"
-    df["Refresh"] = df["IncomingTokenType"] == "refreshToken"
-    df["WithDevice"] = df["DeviceId"] != ""
-    keys = ["Identity", "AppId", "Protocol", "Library", "UserAgent"]
-    counts = {
-        "Succeeded": "IsOk", "SingleFactor": "SingleFactor", "MfaSatisfied": "TokenMfa",
-        "MfaRequiredFailures": "MfaRequired", "Interactive": "IsInteractive", "NonInteractive": "IsNonInteractive",
-        "Ropc": "Ropc", "DeviceCode": "DeviceCode", "RefreshToken": "Refresh", "WithDevice": "WithDevice",
-    }  # fmt: skip
-    aggregations: dict[str, Any] = {"SignIns": ("Identity", "size")}
-    aggregations |= {name: (column, "sum") for name, column in counts.items()}
-    aggregations |= {
-        "Devices": ("DeviceId", "nunique"),
-        "ThroughGsa": ("Gsa", "sum"),
-        "CrossTenantSignIns": ("CrossTenant", "sum"),
-        "DistinctIps": ("IPAddress", "nunique"),
-        "DistinctAsns": ("AutonomousSystemNumber", "nunique"),
-        "Sessions": ("SessionId", "nunique"),
-        "ActiveDays": ("Day", "nunique"),
-        "FirstSeen": ("TimeGenerated", "min"),
-        "LastSeen": ("TimeGenerated", "max"),
-        "UserId": ("UserId", "first"),
-        "UserType": ("UserType", "first"),
-        "DisplayName": ("UserDisplayName", "first"),
-        "AppDisplayName": ("AppDisplayName", "first"),
-    }
-    sets = {
-        "CrossTenantTypes": ("CrossTenantAccessType", 5),
-        "HomeTenants": ("HomeTenantId", 5),
-        "Ips": ("IPAddress", 20),
-        "Asns": ("AutonomousSystemNumber", 10),
-    }
-    order = [
-        *keys, "SignIns", *counts, "Devices", "ThroughGsa", "CrossTenantSignIns", "CrossTenantTypes",
-        "HomeTenants", "DistinctIps", "Ips", "DistinctAsns", "Asns", "Sessions", "ActiveDays", "FirstSeen", "LastSeen",
-        "UserId", "UserType", "DisplayName", "AppDisplayName",
-    ]  # fmt: skip
-    return _summarize(df, keys, aggregations, sets, order)
+    ops = _operations(workspace, start, end)
+    reached = ops[(ops["Principal"] == "user") & (ops["Outcome"] != "refused_rbac")]
+    out = _per_group(reached, ["Identity", "AppId", "Kind", "TokenHasMfa"]).drop(columns="ActiveDays")
+    return out.sort_values(["Identity", "AppId", "Kind", "TokenHasMfa"], kind="stable").reset_index(drop=True)
 
 
 IMPLEMENTATIONS: dict[str, Callable[[Path, dt.datetime, dt.datetime], pd.DataFrame]] = {
+    "arm_operations": arm_operations,
     "arm_writes_by_identity": arm_writes_by_identity,
-    "user_signin_context": user_signin_context,
-    "arm_token_signins": arm_token_signins,
 }

@@ -19,6 +19,9 @@ HISTORY_ENV = "KITLIB_HISTORY"
 QUERIES_ENV = "KITLIB_QUERIES"
 #: Another notebooks folder instead of the kit's own ``notebooks/``.
 NOTEBOOKS_ENV = "KITLIB_NOTEBOOKS"
+#: The local engine's memory limit (DuckDB's ``memory_limit``, e.g. ``4GB``; ``none`` for DuckDB's
+#: own default of 80% of RAM). Above it, large aggregations spill to a private temp folder.
+ENGINE_MEMORY_ENV = "KITLIB_ENGINE_MEMORY"
 
 # -- set by the batch runner for its kernels ----------------------------------------------------
 #: Where a kernel records the identities it pseudonymised (read back for the leak check).

@@ -31,7 +31,18 @@ from kitlib.analysis.model import IDENTITY_COLUMNS, TOOL_COLUMNS, Analysis
 from kitlib.backends.base import QueryResult
 from kitlib.backends.local import LocalBackend
 from kitlib.domain.apps import tool_family
-from kitlib.domain.automation import BANDS, MIN_RUNS, ROPC_FLOOR, WEIGHTS, Features, band_for, cadence, score
+from kitlib.domain.automation import (
+    BANDS,
+    MIN_MEASURED,
+    MIN_RUNS,
+    NOT_BEHAVIOUR,
+    ROPC_FLOOR,
+    WEIGHTS,
+    Features,
+    band_for,
+    cadence,
+    score,
+)
 from kitlib.domain.remediation import Situation, remediation
 from kitlib.errors import UsageError
 from kitlib.query.catalog import Query
@@ -68,7 +79,7 @@ def test_non_mfa_writes_make_will_break_with_checkable_reasons(analysis: Analysi
     alice = row(analysis, "alice@contoso.com")
     assert alice["verdict"] == "will_break"
     assert alice["arm_writes"] == 3 and alice["arm_writes_without_mfa"] == 3
-    assert alice["arm_actions_without_mfa"] == 1
+    assert alice["actions_without_mfa"] == 1
     assert alice["policy_mfa_events"] == 1
     assert "3 write(s) without MFA (amr=pwd) via Azure CLI between 2026-11-21 and 2026-11-23" in alice["reasons"]
     assert (
@@ -351,8 +362,25 @@ def test_naming_alone_does_not_make_automation() -> None:
         browser_or_office_signins=10,
         arm_signins=5,
         arm_signins_with_device=5,
+        distinct_ips=3,
+        active_days=12,
+        hour_counts={h: 3 for h in range(8, 17)},
+        total_events=27,
     )
-    assert score(named).band == "human"
+    result = score(named)
+    assert result.band == "human"
+    assert "naming" in {c.feature for c in result.contributions}
+
+
+def test_too_few_measured_behaviours_are_insufficient_evidence_whatever_the_score() -> None:
+    # One write without MFA and nothing else: never_mfa and the burst test are all that can be measured.
+    once = Features(identity="svc-deploy@contoso.com", arm_writes=1, write_minutes=[pd.Timestamp("2026-11-20T10:00Z")])
+    result = score(once)
+    measured = {c.feature for c in result.contributions} - NOT_BEHAVIOUR
+    assert len(measured) < MIN_MEASURED
+    assert result.score >= 40 and result.band == "insufficient_evidence"
+    # ROPC is hard evidence and needs no more.
+    assert score(Features(identity="x@contoso.com", ropc_signins=1)).band == "likely_automation"
 
 
 def test_naming_reason_never_quotes_the_account_name() -> None:

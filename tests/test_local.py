@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from kitlib.backends.local import LocalBackend
-from kitlib.errors import MissingTableError, QueryExecutionError, UnsupportedQueryError, WorkspaceError
+from kitlib.environment import ENGINE_MEMORY_ENV
+from kitlib.errors import ConfigError, MissingTableError, QueryExecutionError, UnsupportedQueryError, WorkspaceError
 from kitlib.query.catalog import Query, parse_query
 
 WINDOW = {"start": "2026-11-01T00:00:00Z", "end": "2026-11-27T00:00:00Z"}
@@ -167,3 +168,33 @@ def test_fixed_now_makes_ago_reproducible(tmp_path: Path) -> None:
     q = query(tmp_path, "SigninLogs | where TimeGenerated > ago(6d) | count")
     assert LocalBackend(ws, now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC)).run(q, WINDOW).frame.iloc[0, 0] == 1
     assert LocalBackend(ws, now=dt.datetime(2026, 11, 26, tzinfo=dt.UTC)).run(q, WINDOW).frame.iloc[0, 0] == 2
+
+
+def test_the_engine_memory_is_capped_by_default_and_configurable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def limit() -> str:
+        backend = LocalBackend(tmp_path)
+        try:
+            return str(backend._con.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+        finally:
+            backend.close()
+
+    monkeypatch.delenv(ENGINE_MEMORY_ENV, raising=False)
+    capped = limit()
+    monkeypatch.setenv(ENGINE_MEMORY_ENV, "512MB")
+    assert limit() != capped and "MiB" in limit()
+    monkeypatch.setenv(ENGINE_MEMORY_ENV, "lots")
+    with pytest.raises(ConfigError, match="KITLIB_ENGINE_MEMORY='lots'"):
+        LocalBackend(tmp_path)
+
+
+def test_spilled_data_goes_to_a_private_folder_removed_on_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    backend = LocalBackend(tmp_path)
+    spill = Path(str(backend._con.execute("SELECT current_setting('temp_directory')").fetchone()[0]))  # type: ignore[index]
+    assert spill.is_dir() and tmp_path not in spill.parents
+    backend.close()
+    assert not spill.exists() and not (tmp_path / ".tmp").exists()

@@ -439,7 +439,7 @@ class PartialAnswers(ClosingBackend):
 
 def test_a_partial_analysis_shows_the_partial_row_in_the_report_header(workspace: Path) -> None:
     ctx = kn.setup(str(workspace), now=NOW, lookback="7d", live_glue=False)
-    ctx.backend = PartialAnswers(LocalBackend(workspace, now=NOW), partial="arm_write_totals")
+    ctx.backend = PartialAnswers(LocalBackend(workspace, now=NOW), partial="arm_operations")
     analysis = ctx.analyze()
     assert analysis.complete is False
     meta = ctx.meta()

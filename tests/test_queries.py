@@ -369,9 +369,8 @@ def test_arm_writes_count_each_operation_once_and_fold_case(backend: LocalBacken
     frame = run(backend, "arm_writes_by_identity")
     alice = rows_for(frame, Identity="alice@contoso.com")
     write = rows_for(alice, Kind="write", TokenHasMfa=False)
-    # c1 (two rows, two casings) and c3 (deployment): two operations, three events.
+    # c1 (two rows, two casings) and c3 (deployment): two operations.
     assert write["Operations"].sum() == 2
-    assert write["Events"].sum() == 3
     assert write["Deployments"].sum() == 1
     assert rows_for(alice, Kind="delete", TokenHasMfa=False)["Operations"].sum() == 1
     assert rows_for(alice, Kind="action", TokenHasMfa=False)["Operations"].sum() == 1
@@ -388,10 +387,39 @@ def test_arm_writes_read_mfa_from_the_amr_claim(backend: LocalBackend) -> None:
     assert len(bob) == 1
     row = bob.iloc[0]
     assert bool(row["TokenHasMfa"]) is True
-    assert row["Operations"] == 2
-    assert row["FailedOperations"] == 1
-    assert set(row["AmrValues"]) == {"pwd,mfa", "rsa,mfa"}
+    assert row["Operations"] == 2  # c6 failed (no error code: not an RBAC refusal) and still counts
+    assert {a for a in row["AmrValues"] if a} == set()  # the amr of writes *without* MFA only
     assert list(row["CallerIps"]) == ["198.51.100.7"]
+
+
+def test_write_resources_route_every_user_write_by_resource(backend: LocalBackend) -> None:
+    frame = run(backend, "arm_write_resources")
+    assert set(frame["Identity"]) == {"alice@contoso.com", "bob@contoso.com"}  # no workload, no action
+    alice = frame[frame["Identity"] == "alice@contoso.com"].set_index("Resource")
+    c1 = "/subscriptions/sub-1/resourcegroups/rg/providers/x/c1"
+    assert alice.loc[c1, "Operations"] == 1 and alice.loc[c1, "OperationsWithoutMfa"] == 1  # two events, one write
+    assert alice.loc["/subscriptions/sub-2/resourcegroups/rg/providers/x/c2", "SubscriptionId"] == "sub-2"
+    assert len(alice) == 3  # c1, c2 (delete), c3 (deployment); c4 is an action, c9 outside the window
+    bob = frame[frame["Identity"] == "bob@contoso.com"]
+    assert bob["Operations"].sum() == 2 and bob["OperationsWithoutMfa"].sum() == 0
+
+
+def test_write_resources_use_the_phase2_rule(tmp_path: Path) -> None:
+    refused = {"statusMessage": json.dumps({"error": {"code": "AuthorizationFailed"}})}
+    rows = [
+        activity(at(20, 9), "hello@contoso.com", VM_WRITE, "h1", amr="rsa,ngcmfa"),
+        activity(at(20, 9), "stepup@contoso.com", VM_WRITE, "s1", amr="pwd", principal="Group"),
+        activity(at(20, 9), "nope@contoso.com", VM_WRITE, "n1", status="Failed", properties=refused),
+    ]
+    rows[1]["Claims_d"]["acrs"] = "p1"
+    with (tmp_path / "AzureActivity.jsonl").open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, default=str) + "\n")
+    frame = run(LocalBackend(tmp_path, now=NOW), "arm_write_resources").set_index("Identity")
+    assert frame.loc["hello@contoso.com", "OperationsWithoutMfa"] == 1  # ngcmfa is not mfa
+    assert frame.loc["stepup@contoso.com", "OperationsWithoutMfa"] == 0  # acrs p1; a Group assignment
+    assert frame.loc["nope@contoso.com", "OperationsWithoutMfa"] == 0  # refused by RBAC before the MFA check
+    assert frame.loc["nope@contoso.com", "RefusedByRbac"] == 1
 
 
 def test_arm_writes_leave_out_workload_identities(backend: LocalBackend) -> None:
@@ -401,9 +429,13 @@ def test_arm_writes_leave_out_workload_identities(backend: LocalBackend) -> None
 
 
 def test_workload_writes_hold_only_service_principals_and_managed_identities(backend: LocalBackend) -> None:
-    frame = run(backend, "workload_arm_writes")
-    assert set(frame["Caller"]) == {SP_ID.lower(), MI_ID.lower()}
-    assert frame["Operations"].sum() == 2
+    frame = run(backend, "arm_operations")
+    workloads = frame[(frame["Facet"] == "operations") & (frame["Principal"] == "workload")]
+    # Neither token has an idtyp, upn or scp claim, and neither Caller is UPN-shaped.
+    assert set(workloads["Identity"]) == {SP_ID.lower(), MI_ID.lower()}
+    assert workloads["Operations"].sum() == 2
+    users = frame[(frame["Facet"] == "operations") & (frame["Principal"] == "user")]
+    assert set(users["Identity"]) == {"alice@contoso.com", "bob@contoso.com"}
 
 
 def test_policy_events_match_builtin_definitions_and_system_assignments(backend: LocalBackend) -> None:
@@ -465,8 +497,9 @@ def test_user_context_sees_browser_office_and_mfa_anywhere(backend: LocalBackend
 def test_write_minutes_bin_calls_per_minute(backend: LocalBackend) -> None:
     frame = run(backend, "arm_write_minutes").set_index("Identity")
     alice = frame.loc["alice@contoso.com"]
-    # c1 in minutes 02:01 and 02:02, c2 at 22/02:00, c3 at 23/02:00 (actions excluded).
-    assert alice["WriteMinutes"] == 4
+    # Each operation at its first event: c1 at 21/02:01 (its 02:02 event is the same operation),
+    # c2 at 22/02:00, c3 at 23/02:00 (actions excluded).
+    assert alice["WriteMinutes"] == 3
     minutes = sorted(pd.to_datetime(pd.Series(alice["Minutes"]), utc=True))
     assert minutes[0] == pd.Timestamp(at(21, 2, 1)) and minutes[-1] == pd.Timestamp(at(23, 2, 0))
     assert alice["DeploymentMinutes"] == 1

@@ -37,11 +37,16 @@ IDENTITY_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: Further identities.csv columns, after the contract ones. The last six follow Microsoft's rule:
+#: POST actions without MFA (not evaluated by Phase 2), writes RBAC refused before the MFA check,
+#: writes the MFA policies already denied, the day of the last write without MFA and whether
+#: every write since carried MFA (``yes``/``no``, empty without such a write), and whether a
+#: guest comes in from another home tenant (``inbound``) or a member takes tokens from another
+#: tenant (``outbound``).
 EXTRA_COLUMNS: tuple[str, ...] = (
     "breakglass",
     "cross_tenant",
     "arm_actions",
-    "arm_actions_without_mfa",
     "policy_mfa_events",
     "arm_signins",
     "arm_signins_single_factor",
@@ -52,6 +57,12 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "display_name",
     "first_seen",
     "last_seen",
+    "actions_without_mfa",
+    "writes_refused_rbac",
+    "enforcement_visible",
+    "last_write_without_mfa",
+    "mfa_since_last_write_without_mfa",
+    "guest_direction",
 )
 
 
@@ -76,7 +87,9 @@ INT_COLUMNS = frozenset(
         "arm_writes_without_mfa",
         "automation_score",
         "arm_actions",
-        "arm_actions_without_mfa",
+        "actions_without_mfa",
+        "writes_refused_rbac",
+        "enforcement_visible",
         "policy_mfa_events",
         "arm_signins",
         "arm_signins_single_factor",
@@ -91,6 +104,7 @@ BOOL_COLUMNS = frozenset({"ropc", "guest", "breakglass", "cross_tenant"})
 
 
 VERDICTS = ("will_break", "at_risk", "not_affected", "unknown")
+AUTOMATION_BANDS = ("likely_automation", "review", "human", "insufficient_evidence")
 
 
 @dataclass

@@ -1,177 +1,241 @@
-"""Verdicts, their reasons in plain words, and the automation features of one identity."""
+"""Verdicts and their reasons in plain words, for every identity at once.
+
+Each verdict is one row of :data:`VERDICT_RULES` (the first that applies wins) and each reason one
+row of :data:`REASONS`; both read the per-identity facts frame (one row per identity, the columns
+of :mod:`kitlib.analysis.evidence` and the tools/versions/direction columns
+:mod:`kitlib.analysis.impact` adds).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeAlias
 
+import numpy as np
 import pandas as pd
 
-from kitlib.analysis.evidence import Evidence, as_list, day_text, numbers
-from kitlib.analysis.tools import TOKEN_RISK_FAMILIES, ToolUse
-from kitlib.domain.apps import OTHER, TOOL_PROSE, tool_family
-from kitlib.domain.automation import Features
+from kitlib.domain.apps import TOOL_ORDER, TOOL_PROSE, tool_families
+from kitlib.domain.phase2 import RULES
+
+Frame: TypeAlias = pd.DataFrame
 
 
-def is_guest(identity: str, user_types: Iterable[str]) -> bool:
-    return "#ext#" in identity.lower() or any(str(t).lower() == "guest" for t in user_types)
+@dataclass(frozen=True)
+class Evidence:
+    """Which sources the verdicts could rely on (a missing table makes some verdicts unknown)."""
+
+    activity: bool
+    signins: bool
 
 
-def automation_features(ev: Evidence, minutes_row: pd.Series | None, hours: pd.DataFrame, guest: bool) -> Features:
-    rows = ev.token_rows
-    ctx = ev.context
-    write_minutes: list[pd.Timestamp] = []
-    per_minute: list[int] = []
-    deployment_minutes = 0
-    if minutes_row is not None:
-        write_minutes = [
-            pd.Timestamp(m, tz="UTC") if pd.Timestamp(m).tzinfo is None else pd.Timestamp(m)
-            for m in as_list(minutes_row.get("Minutes"))
-        ]
-        per_minute = [int(n) for n in as_list(minutes_row.get("OperationsPerMinute"))]
-        deployment_minutes = int(minutes_row.get("DeploymentMinutes") or 0)
-    hour_counts: dict[int, int] = {}
-    weekend = 0
-    total = 0
-    if len(hours):
-        for row in hours.itertuples(index=False):
-            hour_counts[int(row.Hour)] = hour_counts.get(int(row.Hour), 0) + int(row.Events)
-            total += int(row.Events)
-            weekend += int(row.Events) if bool(row.Weekend) else 0
-    for m in write_minutes:
-        hour_counts[m.hour] = hour_counts.get(m.hour, 0) + 1
-        total += 1
-        weekend += 1 if m.dayofweek >= 5 else 0
-    ips = set(ev.write_ips)
-    asns: list[str] = []
-    agents: list[str] = []
-    browserish = 0
-    if len(rows):
-        for value in rows["Ips"]:
-            ips.update(str(i) for i in as_list(value))
-        for value in rows["Asns"]:
-            asns.extend(str(a) for a in as_list(value))
-        # Az PowerShell's own requests carry azsdk-net-Identity: only other clients' agents count.
-        scripts = rows[~rows["Family"].isin(("azure-cli", "azure-powershell", "portal"))]
-        agents = sorted(str(a) for a in scripts["UserAgent"].unique() if a)
-        browserish = int(numbers(rows[rows["Family"] == "portal"], "SignIns").sum())
-    return Features(
-        identity=ev.identity,
-        ropc_signins=int(numbers(rows, "Ropc").sum()) if len(rows) else 0,
-        arm_writes=ev.writes,
-        arm_writes_with_mfa=ev.writes_mfa,
-        mfa_signins=int(ctx.get("MfaSignIns") or 0),
-        signins=int(ctx.get("SignIns") or 0),
-        arm_signins=int(numbers(rows, "SignIns").sum()) if len(rows) else 0,
-        arm_signins_with_device=int(numbers(rows, "WithDevice").sum()) if len(rows) else 0,
-        browser_or_office_signins=int(ctx.get("BrowserSignIns") or 0) + int(ctx.get("OfficeSignIns") or 0) + browserish,
-        interactive_mfa_signins=int(ctx.get("InteractiveMfaSignIns") or 0),
-        through_gsa=int(ctx.get("ThroughGsa") or 0),
-        distinct_ips=len(ips),
-        active_days=max(int(ctx.get("ActiveDays") or 0), ev.write_days),
-        asns=sorted(set(asns)),
-        user_agents=agents,
-        write_minutes=write_minutes,
-        operations_per_minute=per_minute,
-        deployment_minutes=deployment_minutes,
-        hour_counts=hour_counts,
-        weekend_events=weekend,
-        total_events=total,
-        guest=guest,
+ACTIVITY_MISSING = "AzureActivity is not in the workspace, so ARM writes and their MFA state cannot be seen"
+SIGNINS_MISSING = "the user sign-in tables are missing, so single-factor ARM tokens cannot be seen"
+
+#: (verdict, why, when) in order: the first that applies decides.
+VERDICT_RULES: tuple[tuple[str, str, Callable[[Frame, Evidence], pd.Series]], ...] = (
+    (
+        "will_break",
+        "a create/update or delete without MFA reached the MFA check, or the MFA policies audited or denied one",
+        lambda f, e: (f["writes_no_mfa"] > 0) | (f["policy_events"] > 0) | (f["writes_denied_mfa"] > 0),
+    ),
+    ("unknown", ACTIVITY_MISSING, lambda f, e: pd.Series(not e.activity, index=f.index)),
+    ("at_risk", RULES["at_risk"], lambda f, e: f["single_factor_at_risk"] > 0),
+    ("unknown", SIGNINS_MISSING, lambda f, e: pd.Series(not e.signins, index=f.index)),
+    (
+        "not_affected",
+        "touched ARM, and every write that reached the MFA check carried MFA",
+        lambda f, e: pd.Series(True, index=f.index),
+    ),
+)
+
+
+def verdicts(f: Frame, evidence: Evidence) -> Frame:
+    """``verdict`` and ``unknown_reason`` per identity, by :data:`VERDICT_RULES`."""
+    masks = [rule(f, evidence).fillna(False).astype(bool).to_numpy() for _, _, rule in VERDICT_RULES]
+    verdict = np.select(masks, [name for name, _, _ in VERDICT_RULES], default="not_affected")
+    why = np.select(masks, [reason if name == "unknown" else "" for name, reason, _ in VERDICT_RULES], default="")
+    out = pd.DataFrame({"verdict": verdict, "unknown_reason": why}, index=f.index)
+    floor = (out["verdict"] == "unknown") & (f["single_factor_at_risk"] > 0)
+    out["unknown_reason"] = out["unknown_reason"].where(
+        ~floor,
+        out["unknown_reason"] + " (at least at_risk: " + _n(f["single_factor_at_risk"]) + " single-factor ARM tokens)",
     )
-
-
-def app_words(apps: dict[str, int]) -> str:
-    names = []
-    for app, _ in sorted(apps.items(), key=lambda kv: -kv[1]):
-        family = tool_family(app)
-        name = TOOL_PROSE[family] if family != OTHER else f"app {app or 'unknown'}"
-        if name not in names:
-            names.append(name)
-    return ", ".join(names) or "an unknown client"
-
-
-def examples(operations: list[str], n: int) -> list[str]:
-    """A few distinct operation names, case-folded (some exports upper-case them)."""
-    seen: dict[str, str] = {}
-    for op in operations:
-        key = op.lower()
-        if key not in seen or seen[key].isupper():
-            seen[key] = op
-    return [seen[k] for k in sorted(seen)][:n]
-
-
-def reasons_for(
-    ev: Evidence, uses: list[ToolUse], verdict: str, unknown_reason: str, guest: bool, cross: bool, breakglass: bool
-) -> list[str]:
-    out: list[str] = []
-    if breakglass:
-        out.append("break-glass account (from the exclusion list): kept for the record, left out of counts")
-    if unknown_reason:
-        out.append(unknown_reason)
-    if ev.writes_no_mfa:
-        amr = ",".join(sorted(set(ev.amr_no_mfa))) or "no amr"
-        example = examples(ev.write_ops, 2)
-        out.append(
-            f"{ev.writes_no_mfa} write(s) without MFA (amr={amr}) via {app_words(ev.write_apps_no_mfa)} "
-            f"between {day_text(ev.no_mfa_first)} and {day_text(ev.no_mfa_last)}"
-            + (f"; e.g. {', '.join(example)}" if example else "")
-        )
-    if ev.writes_mfa:
-        out.append(f"{ev.writes_mfa} write(s) with MFA")
-    if ev.policy_events:
-        out.append(
-            f"{ev.policy_events} Azure Policy MFA event(s) ({', '.join(sorted(ev.policy_actions, key=str.lower))}) "
-            f"between {day_text(ev.policy_first)} and {day_text(ev.policy_last)}"
-        )
-    if ev.actions_no_mfa:
-        example = examples(ev.action_ops, 1)
-        out.append(
-            f"{ev.actions_no_mfa} /action operation(s) without MFA" + (f" (e.g. {example[0]})" if example else "")
-        )
-    rows = ev.token_rows
-    if len(rows):
-        risky = rows[rows["Family"].isin(TOKEN_RISK_FAMILIES)]
-        single = int(numbers(risky, "SingleFactor").sum())
-        if single:
-            by_family = risky.groupby("Family")["SingleFactor"].sum()
-            words = ", ".join(f"{int(n)} from {TOOL_PROSE[str(f)]}" for f, n in by_family.items() if n)
-            out.append(f"{single} single-factor ARM token(s) without MFA ({words})")
-        mfa = int(numbers(rows, "MfaSatisfied").sum())
-        if mfa:
-            out.append(f"{mfa} ARM token(s) with MFA")
-        ropc = int(numbers(rows, "Ropc").sum())
-        if ropc:
-            out.append(
-                f"signs in with a password from a script (ROPC, {ropc} sign-in(s) for ARM), which can never "
-                "satisfy MFA: any write it makes will be refused"
-            )
-        device_code = int(numbers(rows, "DeviceCode").sum())
-        if device_code:
-            out.append(f"device-code sign-in(s): {device_code}")
-    for use in uses:
-        if use.band and use.band.tool and use.band.evidence:
-            out.append(use.band.evidence)
-    if guest:
-        out.append("guest (B2B) account")
-    if cross:
-        homes = ", ".join(sorted(str(h) for h in as_list(ev.context.get("HomeTenants"))))
-        out.append("signs in from another home tenant" + (f" ({homes})" if homes else ""))
-    if verdict == "not_affected" and not out:
-        out.append("touched ARM only with MFA or read-only tokens")
     return out
 
 
-def verdict_for(ev: Evidence, activity_ok: bool, signins_ok: bool) -> tuple[str, str]:
-    if ev.writes_no_mfa > 0 or ev.policy_events > 0:
-        return "will_break", ""
-    if not activity_ok:
-        return "unknown", "AzureActivity is not in the workspace, so ARM writes and their MFA state cannot be seen"
-    rows = ev.token_rows
-    single = 0
-    if len(rows):
-        single = int(numbers(rows[rows["Family"].isin(TOKEN_RISK_FAMILIES)], "SingleFactor").sum())
-    if single > 0 or ev.actions_no_mfa > 0:
-        return "at_risk", ""
-    if not signins_ok:
-        return "unknown", "the user sign-in tables are missing, so single-factor ARM tokens cannot be seen"
-    return "not_affected", ""
+def _n(values: pd.Series) -> pd.Series:
+    return values.fillna(0).astype("int64").astype(str)
+
+
+def _day(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True).dt.strftime("%Y-%m-%d").fillna("")
+
+
+def family_counts(tokens: Frame, column: str, keep: pd.Series | None = None) -> pd.Series:
+    """Per identity, ``"3 from Azure CLI, 1 from Az PowerShell"`` for a count column of the token rows."""
+    if tokens.empty:
+        return pd.Series(dtype=object)
+    values = tokens[column].fillna(0).astype("int64")
+    if keep is not None:
+        values = values.where(keep, 0)
+    per = values.groupby([tokens["Identity"], tokens["Family"]]).sum()
+    per = per[per > 0].reset_index()
+    if per.empty:
+        return pd.Series(dtype=object)
+    per["_order"] = per["Family"].map(TOOL_ORDER.index)
+    per = per.sort_values(["Identity", "_order"], kind="stable")
+    words = per[column].astype(str) + " from " + per["Family"].map(TOOL_PROSE) + ", "
+    return words.groupby(per["Identity"].values).sum().str.slice(stop=-2)
+
+
+def app_words(write_apps: Frame) -> pd.Series:
+    """Per identity, the client apps of its writes without MFA, most writes first ("Azure CLI, app x")."""
+    part = write_apps[write_apps["writes_no_mfa"] > 0]
+    if part.empty:
+        return pd.Series(dtype=object)
+    family = tool_families(part["app"], pd.Series("", index=part.index), pd.Series("", index=part.index))
+    name = family.map(TOOL_PROSE).where(family != "other", "app " + part["app"].where(part["app"] != "", "unknown"))
+    ranked = pd.DataFrame({"identity": part["identity"], "name": name, "n": part["writes_no_mfa"]})
+    ranked = ranked.groupby(["identity", "name"], as_index=False)["n"].sum()
+    ranked = ranked.sort_values(["identity", "n", "name"], ascending=[True, False, True], kind="stable")
+    return (ranked["name"] + ", ").groupby(ranked["identity"].values).sum().str.slice(stop=-2)
+
+
+Reason: TypeAlias = "Callable[[Frame], tuple[pd.Series, pd.Series | str]]"
+
+#: Each reason: (when it applies, its words), in the order reasons are listed.
+REASONS: tuple[tuple[str, Reason], ...] = (
+    (
+        "breakglass",
+        lambda f: (
+            f["breakglass"],
+            "break-glass account (from the exclusion list): kept for the record, left out of counts",
+        ),
+    ),
+    ("unknown", lambda f: (f["unknown_reason"] != "", f["unknown_reason"])),
+    (
+        "writes_without_mfa",
+        lambda f: (
+            f["writes_no_mfa"] > 0,
+            _n(f["writes_no_mfa"])
+            + " write(s) without MFA (amr="
+            + f["amr_no_mfa"].where(f["amr_no_mfa"] != "", "no amr")
+            + ") via "
+            + f["apps_no_mfa"].where(f["apps_no_mfa"] != "", "an unknown client")
+            + " between "
+            + _day(f["no_mfa_first"])
+            + " and "
+            + _day(f["no_mfa_last"])
+            + np.where(f["ops_no_mfa"] != "", "; e.g. " + f["ops_no_mfa"], ""),
+        ),
+    ),
+    (
+        "mfa_since",
+        lambda f: (
+            f["mfa_since_last_write_without_mfa"] == "yes",
+            "every write after the last one without MFA ("
+            + _day(f["no_mfa_last"])
+            + ") carried MFA, the last on "
+            + _day(f["mfa_write_last"]),
+        ),
+    ),
+    ("writes_with_mfa", lambda f: (f["writes_mfa"] > 0, _n(f["writes_mfa"]) + " write(s) with MFA")),
+    (
+        "refused_rbac",
+        lambda f: (
+            f["writes_refused_rbac"] > 0,
+            _n(f["writes_refused_rbac"]) + " write(s) refused by RBAC (AuthorizationFailed): refused before the "
+            "MFA check, so they do not count as breaking",
+        ),
+    ),
+    (
+        "enforcement",
+        lambda f: (
+            f["enforcement_visible"] > 0,
+            _n(f["enforcement_visible"]) + " write(s) already denied by the MFA policies (enforcement visible)",
+        ),
+    ),
+    (
+        "policy_events",
+        lambda f: (
+            f["policy_events"] > 0,
+            _n(f["policy_events"])
+            + " Azure Policy MFA event(s) ("
+            + f["policy_effects"]
+            + ") between "
+            + _day(f["policy_first"])
+            + " and "
+            + _day(f["policy_last"]),
+        ),
+    ),
+    (
+        "actions_without_mfa",
+        lambda f: (
+            f["actions_no_mfa"] > 0,
+            _n(f["actions_no_mfa"])
+            + " /action operation(s) without MFA"
+            + np.where(f["action_ops_no_mfa"] != "", " (e.g. " + f["action_ops_no_mfa"] + ")", "")
+            + ": POST actions are not evaluated by Phase 2, reported apart",
+        ),
+    ),
+    (
+        "single_factor",
+        lambda f: (
+            f["single_factor_at_risk"] > 0,
+            _n(f["single_factor_at_risk"])
+            + " single-factor ARM token(s) without MFA ("
+            + f["single_factor_by_tool"]
+            + ")",
+        ),
+    ),
+    (
+        "single_factor_shown_mfa",
+        lambda f: (
+            f["single_factor_shown_mfa"] > 0,
+            _n(f["single_factor_shown_mfa"]) + " sign-in(s) labelled single-factor through an app whose activity-log "
+            "claims show MFA (the token carried an earlier MFA)",
+        ),
+    ),
+    ("token_mfa", lambda f: (f["token_mfa"] > 0, _n(f["token_mfa"]) + " ARM token(s) with MFA")),
+    (
+        "ropc",
+        lambda f: (
+            f["ropc"] > 0,
+            "signs in with a password from a script (ROPC, " + _n(f["ropc"]) + " sign-in(s) for ARM), which can never "
+            "satisfy MFA: any write it makes will be refused",
+        ),
+    ),
+    ("device_code", lambda f: (f["device_code"] > 0, "device-code sign-in(s): " + _n(f["device_code"]))),
+    ("versions", lambda f: (f["version_evidence"] != "", f["version_evidence"])),
+    ("guest", lambda f: (f["guest"], "guest (B2B) account")),
+    (
+        "inbound",
+        lambda f: (
+            f["guest_direction"] == "inbound",
+            "inbound: its home tenant is another one"
+            + np.where(f["home_tenant"] != "", " (" + f["home_tenant"] + ")", ""),
+        ),
+    ),
+    (
+        "outbound",
+        lambda f: (
+            f["guest_direction"] == "outbound",
+            "outbound: takes ARM tokens from another tenant"
+            + np.where(f["other_tenant"] != "", " (" + f["other_tenant"] + ")", ""),
+        ),
+    ),
+)
+
+
+def reasons_column(f: Frame) -> pd.Series:
+    """The ``reasons`` text of every identity: the applicable :data:`REASONS`, joined by ' | '."""
+    text = pd.Series("", index=f.index, dtype=object)
+    for _name, reason in REASONS:
+        applies, words = reason(f)
+        mask = pd.Series(applies, index=f.index).fillna(False).astype(bool)
+        item = words if isinstance(words, pd.Series) else pd.Series(words, index=f.index, dtype=object)
+        item = item.astype(str)
+        text = text.mask(mask & (text != ""), text + " | " + item).mask(mask & (text == ""), item)
+    quiet = (f["verdict"] == "not_affected") & (text == "")
+    return text.mask(quiet, "touched ARM only with MFA or read-only tokens")

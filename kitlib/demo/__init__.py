@@ -30,8 +30,8 @@ import numpy as np
 
 from kitlib.demo.columns import uti_bytes
 from kitlib.demo.facts import (
-    AMR_HAS_MFA,
     AUDIT_SUBS,
+    CLAIM_MFA,
     DAY,
     ENFORCED_DAYS,
     ENFORCED_SUB,
@@ -39,6 +39,8 @@ from kitlib.demo.facts import (
     MIN_USERS,
     OP_KIND,
     PAT_DENIED,
+    PAT_DENIED_401,
+    PAT_RBAC,
     TABLE_NAMES,
 )
 from kitlib.demo.libraries import auth_library, fallback_auth_library
@@ -79,6 +81,23 @@ class DemoSummary:
     seconds: float
 
 
+def policy_effects(tenant: Tenant, o: dict[str, np.ndarray]) -> None:
+    """What Azure Policy does with each planned operation: audit on the audited subscriptions, deny on the
+    enforced one during the last days.
+
+    The MFA policies judge a user's create/update and delete that passed RBAC (a refused one never
+    reaches them) by whether the persona signed in with MFA. A denial answers 401 or 403 at random:
+    the kit must read the error code, not the status.
+    """
+    evaluated = (o["prin"] < tenant.n_users) & (OP_KIND[o["op"]] != KIND_ACTION) & (o["pat"] != PAT_RBAC)
+    without_mfa = evaluated & ~CLAIM_MFA[o["amr"]]
+    o["audit"] = (without_mfa & np.isin(o["sub"], AUDIT_SUBS)).astype(np.int64)
+    deny = without_mfa & (o["sub"] == ENFORCED_SUB) & (o["ts"] >= tenant.now_us - ENFORCED_DAYS * DAY)
+    o["deny"] = deny.astype(np.int64)
+    status = np.where(tenant.rng.random(len(deny)) < 0.5, PAT_DENIED, PAT_DENIED_401)
+    o["pat"] = np.where(deny, status, o["pat"]).astype(np.int8)
+
+
 def generate(out: Path, *, users: int = 1500, days: int = 30, seed: int = 42, now: dt.datetime) -> DemoSummary:
     """Write a demo tenant (five tables + ``ground_truth.json``) into ``out``; same args, same bytes.
 
@@ -106,12 +125,7 @@ def generate(out: Path, *, users: int = 1500, days: int = 30, seed: int = 42, no
     s = tenant.signins.finish()
     w = tenant.wl_signins.finish()
     o = tenant.ops.finish()
-    # policy effects: audit on the audited subscriptions; deny on the enforced one, lately
-    nonmfa_user_write = (o["prin"] < users) & ~AMR_HAS_MFA[o["amr"]] & (OP_KIND[o["op"]] != KIND_ACTION)
-    o["audit"] = (nonmfa_user_write & np.isin(o["sub"], AUDIT_SUBS)).astype(np.int64)
-    deny = nonmfa_user_write & (o["sub"] == ENFORCED_SUB) & (o["ts"] >= tenant.now_us - ENFORCED_DAYS * DAY)
-    o["deny"] = deny.astype(np.int64)
-    o["pat"] = np.where(deny, PAT_DENIED, o["pat"]).astype(np.int8)
+    policy_effects(tenant, o)
     log.info(
         "demo plan: %d user sign-ins, %d workload sign-ins, %d operations", len(s["ts"]), len(w["ts"]), len(o["ts"])
     )

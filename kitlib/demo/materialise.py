@@ -17,15 +17,18 @@ import pyarrow.parquet as pq
 
 from kitlib.demo.columns import Arr, dumps, fixed_width_strings, guid_array, int_text, join, uti_bytes
 from kitlib.demo.facts import (
-    AMRS,
+    APP_ACR,
     APPS,
     AUTHS,
     CITIES,
+    CLAIMS,
     KIND_DELETE,
     KIND_WRITE,
     MIN,
     OP_KIND,
     OPS,
+    PAT_OTHER_POLICY,
+    PATTERN_ERRORS,
     PATTERNS,
     PROTOCOLS,
     RESOURCES,
@@ -50,6 +53,8 @@ from kitlib.domain.apps import (
 from kitlib.domain.schema import TABLES
 
 ROW_GROUP = 32_768
+#: The built-in "Allowed locations" policy definition: a denial that has nothing to do with MFA.
+ALLOWED_LOCATIONS = "e56962a6-4747-49cd-b67b-bf8b01975c4c"
 
 
 _ARROW_TYPES = {
@@ -160,6 +165,51 @@ def _ca_policies(auth: Auth) -> str:
     )
 
 
+def _status_message(code: str, pattern: int, delete: bool, tenant_id: str) -> str:
+    """The statusMessage member for one failure: the error code and, for policy denials, which policy."""
+    if not code:
+        return ""
+    error: dict[str, Any] = {"code": code}
+    if code == "AuthorizationFailed":
+        error["message"] = (
+            "The client does not have authorization to perform this action over this scope or the scope is "
+            "invalid. If access was recently granted, please refresh your credentials."
+        )
+    elif code == "Conflict":
+        error["message"] = "Another operation is in progress on the resource."
+    elif pattern == PAT_OTHER_POLICY:
+        error["message"] = "Resource was disallowed by policy. Reasons: 'Allowed locations'."
+        error["additionalInfo"] = [
+            {
+                "type": "PolicyViolation",
+                "info": {
+                    "policyDefinitionDisplayName": "Allowed locations",
+                    "policyDefinitionId": f"/providers/Microsoft.Authorization/policyDefinitions/{ALLOWED_LOCATIONS}",
+                    "policyAssignmentName": "allowed-locations",
+                },
+            }
+        ]
+    else:  # the MFA enforcement assignments
+        name = SYS_DELETE_ASSIGNMENT if delete else SYS_WRITE_ASSIGNMENT
+        definition = SYS_DELETE_DEFINITION if delete else SYS_WRITE_DEFINITION
+        error["message"] = (
+            "Resource was disallowed by policy. Reasons: 'Users must authenticate with multi-factor authentication "
+            f"to {'delete' if delete else 'create or update'} resources'. See error details for policy resource IDs."
+        )
+        error["additionalInfo"] = [
+            {
+                "type": "PolicyViolation",
+                "info": {
+                    "policyDefinitionId": f"/providers/Microsoft.Authorization/policyDefinitions/{definition}",
+                    "policyAssignmentName": name,
+                    "policyAssignmentId": f"/providers/Microsoft.Management/managementGroups/{tenant_id}"
+                    f"/providers/Microsoft.Authorization/policyAssignments/{name}",
+                },
+            }
+        ]
+    return ',"statusMessage":' + dumps(dumps({"error": error}))
+
+
 def _take(values: list[str], codes: Arr) -> Any:
     return pc.take(pa.array(values, pa.string()), pa.array(codes, pa.int32()))
 
@@ -182,7 +232,7 @@ class Materialiser:
         self.u_type = ["Guest" if u.guest else "Member" for u in users]
         self.u_home = [u.home_tenant for u in users]
         self.u_home_name = [u.home_tenant_name for u in users]
-        self.u_cross = ["b2bCollaboration" if u.guest else "none" for u in users]
+        self.u_guest = np.array([u.guest for u in users], dtype=bool)
         self.ip_loc = [_location_json(c) for c in t.ip_city]
         self.ip_country = [c[:2] for c in t.ip_city]
         self.ip_named = [
@@ -191,6 +241,13 @@ class Materialiser:
         self.auth_parts = [_auth_details_parts(a) for a in AUTHS]
         self.auth_two_step = np.array([len(a.steps) == 2 for a in AUTHS])
         self.rows: dict[str, int] = {}
+        #: The ``,"statusMessage":"..."`` member of a failed operation's Properties, by pattern and
+        #: (write, delete): the error ARM returned, as the activity log keeps it (JSON in a string).
+        self.error_pieces = [
+            _status_message(code, pattern, bool(delete), t.tenant_id)
+            for pattern, code in enumerate(PATTERN_ERRORS)
+            for delete in (0, 1)
+        ]
 
     # --- user sign-ins ------------------------------------------------------------------------
     def user_signins(self, s: dict[str, Arr], uti: Arr) -> None:
@@ -267,7 +324,9 @@ class Materialiser:
             "ConditionalAccessPolicies": _take([_ca_policies(a) for a in AUTHS], auth),
             "ConditionalAccessStatus": _take([a.ca_status for a in AUTHS], auth),
             "CreatedDateTime": ts,
-            "CrossTenantAccessType": _take(self.u_cross, user),
+            "CrossTenantAccessType": _take(
+                ["none", "b2bCollaboration"], (self.u_guest[user] | (g["rtenant"] == 1)).astype(np.int32)
+            ),
             "DeviceDetail": self.t.v_dev.take(g["dev"]),
             "HomeTenantId": _take(self.u_home, user),
             "HomeTenantName": _take(self.u_home_name, user),
@@ -285,7 +344,7 @@ class Materialiser:
             processing: int_text(self.rng.integers(40, 400, n)),
             "ResourceDisplayName": _take([r[1] for r in RESOURCES], res),
             "ResourceIdentity": _take([r[0] for r in RESOURCES], res),
-            "ResourceTenantId": self.t.tenant_id,
+            "ResourceTenantId": _take([self.t.tenant_id, self.t.partner_tenant], g["rtenant"].astype(np.int32)),
             "RiskDetail": "none",
             "RiskLevelAggregated": "none",
             "RiskLevelDuringSignIn": "none",
@@ -414,7 +473,7 @@ class Materialiser:
         callers = self.upn_forms + [x for wl in t.workloads for x in (wl.object_id,) * 3]
         n_apps = len(APPS)
         appids = [a[0] for a in APPS] + [wl.app_id for wl in t.workloads]
-        acrs = ["0", "0", "2", "0", "0", "2", "2"] + [wl.acr for wl in t.workloads]
+        appidacr = list(APP_ACR) + [wl.acr for wl in t.workloads]
         principal_claims = [self._user_claims(u) for u in t.users] + [self._workload_claims(wl) for wl in t.workloads]
         pair = o["prin"].astype(np.int64) * len(t.subs) + o["sub"]
         pairs, pair_code = np.unique(pair, return_inverse=True)
@@ -454,7 +513,9 @@ class Materialiser:
             admin = k == ROW_ADMIN
             ts = pa.array(row_ts[rows], pa.timestamp("us", tz="UTC"))
             app_code = np.where(user_row, o["app"][oi], n_apps + prin - n_users).astype(np.int32)
-            amr_piece = _take([""] + [f'"{AMR_CLAIM}":"{x}",' for x in AMRS[1:]], o["amr"][oi].astype(np.int32))
+            claim_code = o["amr"][oi].astype(np.int32)
+            amr_piece = _take([f'"{AMR_CLAIM}":"{amr}",' if amr else "" for amr, _, _ in CLAIMS], claim_code)
+            acrs_piece = _take([f'"acrs":"{acrs}",' if acrs else "" for _, acrs, _ in CLAIMS], claim_code)
             ipaddr = t.v_ip.take(ip)
             claims = (
                 join(
@@ -471,10 +532,11 @@ class Materialiser:
                     int_text(exp[oi]),
                     '",',
                     amr_piece,
+                    acrs_piece,
                     '"appid":"',
                     _take(appids, app_code),
                     '","appidacr":"',
-                    _take(acrs, app_code),
+                    _take(appidacr, app_code),
                     '",',
                     _take(principal_claims, prin.astype(np.int32)),
                     '"ipaddr":"',
@@ -524,9 +586,14 @@ class Materialiser:
             name_code = op + len(OPS) * upper[rows]
             op_value = pc.if_else(pa.array(admin), _take(op_names, name_code), pa.array(policy_name, pa.string()))
             message = pc.if_else(pa.array(admin), _take([x.name for x in OPS], op), pa.array(policy_name, pa.string()))
+            failed_row = admin & (status == "Failed")
+            error_piece = _take(self.error_pieces, o["pat"][oi].astype(np.int32) * 2 + is_delete)
             status_piece = (
-                pc.if_else(
-                    pa.array(substatus == ""), "", join(',"statusCode":"', pa.array(substatus, pa.string()), '"')
+                join(
+                    pc.if_else(
+                        pa.array(substatus == ""), "", join(',"statusCode":"', pa.array(substatus, pa.string()), '"')
+                    ),
+                    pc.if_else(pa.array(failed_row), error_piece, ""),
                 )
                 if n
                 else pa.array([], pa.string())
@@ -632,6 +699,8 @@ class Materialiser:
             "http://schemas.microsoft.com/identity/claims/scope": "user_impersonation",
             "idtyp": "user",
         }
+        if u.idtyp_missing:  # a token from before the idtyp claim: the upn claim tells it is a user's
+            del parts["idtyp"]
         if u.guest:
             parts["http://schemas.microsoft.com/identity/claims/identityprovider"] = (
                 f"https://sts.windows.net/{u.home_tenant}/"
@@ -653,6 +722,10 @@ class Materialiser:
         user = prin < t.n_users
         oid = t.users[prin].user_id if user else t.workloads[prin - t.n_users].object_id
         role = "Contributor" if not user or self.rng.random() < 0.7 else "Owner"
+        # The type of the role assignment that granted access: a group for group-assigned people.
+        kind = "ServicePrincipal" if not user else "Group" if t.users[prin].group_assigned else "User"
+        if kind == "Group":
+            oid = t.group_id
         return dumps(
             {
                 "role": role,
@@ -662,7 +735,7 @@ class Materialiser:
                 if role == "Contributor"
                 else "8e3af657a8ff443ca75c2fe8c4bcb635",
                 "principalId": oid.replace("-", ""),
-                "principalType": "User" if user else "ServicePrincipal",
+                "principalType": kind,
             }
         )
 

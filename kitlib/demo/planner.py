@@ -15,27 +15,26 @@ import numpy as np
 
 from kitlib.demo.columns import Arr, Store, Vocab, dumps, guid
 from kitlib.demo.facts import (
+    A_HELLO,
     A_MFA_CLAIM,
     A_MFA_FIDO,
     A_MFA_PUSH,
     A_ROPC,
     A_SF_CLAIM_MFA,
+    A_SF_HIDDEN_MFA,
     A_SF_PWD,
     A_SF_REFRESH,
-    AMR_NGCMFA,
-    AMR_NONE,
-    AMR_PWD,
-    AMR_PWD_MFA,
-    AMR_RSA_MFA,
     ANSIBLE_MSAL,
     ANSIBLE_VERSIONS,
     APP_CLI,
+    APP_MOBILE,
     APP_OFFICE,
     APP_OFFICEHOME,
     APP_OWA,
     APP_PORTAL,
     APP_PS,
     APP_TEAMS,
+    APP_VSCODE,
     AUTOMATION_PERSONAS,
     AUTOMATION_PREFIXES,
     AUTOMATION_PURPOSES,
@@ -45,6 +44,15 @@ from kitlib.demo.facts import (
     BICEP_VERSIONS,
     BREAKGLASS_UPNS,
     BROWSERS,
+    CLAIM_HELLO,
+    CLAIM_HELLO_C1,
+    CLAIM_HELLO_MFA,
+    CLAIM_NONE,
+    CLAIM_PWD,
+    CLAIM_PWD_MFA,
+    CLAIM_RSA_MFA,
+    CLAIM_STEP_UP,
+    CLAIM_WIA,
     CLI_TRAP_VERSIONS,
     CLI_VERSIONS,
     DATACENTER,
@@ -77,12 +85,15 @@ from kitlib.demo.facts import (
     OFFICE_UA,
     OFFICE_WEIGHTS,
     OFFICES,
+    OLD_LAPTOP_CLI,
     OP_KIND,
     OP_LONG,
     OP_TABLE,
     PAT_FAILED,
     PAT_LONG,
     PAT_OK,
+    PAT_OTHER_POLICY,
+    PAT_RBAC,
     PERSONA_MINIMUMS,
     PERSONA_SHARES,
     PLATFORM_OS,
@@ -112,6 +123,7 @@ from kitlib.demo.facts import (
     TOK_NONE,
     TOK_PRT,
     TOK_REFRESH,
+    UPGRADES,
     US,
     VENDORS,
 )
@@ -148,6 +160,13 @@ class User:
     tools: set[str] = field(default_factory=set)  # filled as rows are emitted
     ropc: bool = False
     reads_only: bool = False  # an automation account that never writes (an inventory script)
+    group_assigned: bool = False  # its Azure roles come through a group (principalType Group)
+    idtyp_missing: bool = False  # its tokens predate the idtyp claim (the upn claim tells it is a user)
+    #: tool -> releases whose token requests (with a library value) were emitted, in order
+    versions_seen: dict[str, list[str]] = field(default_factory=dict)
+    #: tool -> releases the persona upgraded away from during the window (no longer in use at the end)
+    upgraded_from: dict[str, str] = field(default_factory=dict)
+    cli_upgrade: tuple[str, str] | None = None  # (before, after) for a person who upgrades mid-window
 
     @property
     def automation(self) -> bool:
@@ -209,6 +228,7 @@ _SIGNIN_SPEC: dict[str, tuple[Any, Any]] = {
     "interactive": (np.bool_, False),
     "tok": (np.int8, TOK_REFRESH),
     "session": (np.int32, 0),
+    "rtenant": (np.int8, 0),  # 0: this tenant's resources; 1: the partner tenant's (an outbound member)
 }
 _WL_SIGNIN_SPEC: dict[str, tuple[Any, Any]] = {
     "ts": (np.int64, 0),
@@ -226,12 +246,53 @@ _OP_SPEC: dict[str, tuple[Any, Any]] = {
     "sub": (np.int8, 0),
     "rg": (np.int32, 0),
     "app": (np.int8, APP_CLI),  # claims appid for users; ignored for workloads
-    "amr": (np.int8, AMR_NONE),
+    "amr": (np.int8, CLAIM_NONE),  # index into CLAIMS: the token's amr and acrs, and the intent
     "ip": (np.int32, 0),
     "tok": (np.int64, -1),  # row in the user (or workload) sign-in store whose uti the token has
     "pat": (np.int8, PAT_OK),
     "corr": (np.int64, -1),  # op index sharing its CorrelationId (nested deployment writes)
 }
+
+
+VS_CODE_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Code/1.95.3 Chrome/128.0.6613.186 Electron/32.2.1"
+#: The Azure CLI release Cloud Shell runs: the newest one the versions mapping knows.
+CLOUD_SHELL_CLI = str(versions.cli_releases()[-1].text)
+
+
+@dataclass(frozen=True)
+class _HumanArm:
+    """How a person uses ARM: share of days active, writes per session, chance a login has MFA."""
+
+    p_day: float
+    writes_rate: float
+    p_mfa: float  # human_cli_partial_mfa and guest draw theirs per user
+
+
+#: Every persona planned by :meth:`Tenant._human_arm` (people working in ARM).
+HUMAN_ARM: dict[str, _HumanArm] = {
+    "human_mfa": _HumanArm(0.35, 2.0, 1.0),
+    "human_cli_partial_mfa": _HumanArm(0.45, 2.5, 0.5),
+    "readonly_cli_single_factor": _HumanArm(0.3, 0.0, 0.0),
+    "readonly_cli_mfa": _HumanArm(0.3, 0.0, 1.0),
+    "portal_only": _HumanArm(0.3, 1.5, 1.0),
+    "cloud_shell": _HumanArm(0.4, 1.5, 1.0),
+    "guest": _HumanArm(0.3, 2.0, 0.5),
+    "hello_writer": _HumanArm(0.35, 2.0, 0.0),
+    "wia_writer": _HumanArm(0.35, 2.0, 0.0),
+    "stepped_up": _HumanArm(0.35, 2.0, 1.0),
+    "group_granted": _HumanArm(0.4, 2.0, 0.0),
+    "rbac_refused": _HumanArm(0.3, 1.5, 0.0),
+    "mobile_app": _HumanArm(0.3, 0.0, 0.0),
+    "cli_and_cloudshell": _HumanArm(0.4, 1.5, 1.0),
+    "upgraded_cli": _HumanArm(0.4, 1.5, 1.0),
+    "outbound_member": _HumanArm(0.35, 0.0, 0.0),
+    "mfa_hidden": _HumanArm(0.35, 1.5, 1.0),
+}
+#: People who make no POST /action calls.
+QUIET_PERSONAS = frozenset({"mobile_app", "outbound_member", "rbac_refused"})
+#: People whose every session writes: what their writes' claims say is the point of the persona.
+MUST_WRITE_PERSONAS = frozenset({"hello_writer", "wia_writer", "stepped_up", "group_granted", "rbac_refused",
+                                 "mfa_hidden"})  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,6 +373,8 @@ class Tenant:
         # 1970-01-01 was a Thursday: weekday 0 = Monday
         self.weekday = ((self.day0 // DAY) + 3) % 7
         self.tenant_id = guid(self.rng)
+        self.partner_tenant = guid(self.rng)  # where the outbound members take their tokens
+        self.group_id = guid(self.rng)  # the group that grants the group-assigned people their roles
         self.signins = Store(_SIGNIN_SPEC)
         self.wl_signins = Store(_WL_SIGNIN_SPEC)
         self.ops = Store(_OP_SPEC)
@@ -452,9 +515,14 @@ class Tenant:
         p_action: float = 0.12,
         form: Arr | int = 0,
         p_fail: float = 0.03,
+        p_rbac: float = 0.0,
         corr: int = -1,
     ) -> int:
-        """Operations by one principal at ``ts`` on resources from its pool."""
+        """Operations by one principal at ``ts`` on resources from its pool.
+
+        ``p_fail``: share that fail (a conflict, or now and then another policy's denial);
+        ``p_rbac``: share refused by RBAC (the principal lacks the permission).
+        """
         n = len(ts)
         if n == 0:
             return self.ops.n
@@ -481,7 +549,10 @@ class Tenant:
         rg = pool.rg[pick]
         op = OP_TABLE[fam, kind]
         pat = np.where(OP_LONG[op] & (OP_KIND[op] != KIND_ACTION), PAT_LONG, PAT_OK)
-        pat = np.where(self.rng.random(n) < p_fail, PAT_FAILED, pat)
+        failed = self.rng.random(n) < p_fail
+        other_policy = failed & (self.rng.random(n) < 0.25) & (OP_KIND[op] != KIND_ACTION)
+        pat = np.where(failed, np.where(other_policy, PAT_OTHER_POLICY, PAT_FAILED), pat)
+        pat = np.where(self.rng.random(n) < p_rbac, PAT_RBAC, pat)
         return self.ops.add(
             n,
             ts=ts,
@@ -604,7 +675,20 @@ class Tenant:
                 else:
                     u.ps_version, u.ps_sku = ps, sku
             elif u.persona == "cloud_shell":
-                u.cli_version = str(versions.cli_releases()[-1].text)
+                u.cli_version = CLOUD_SHELL_CLI
+            elif u.persona == "wia_writer":  # Windows PowerShell on a domain-joined desktop
+                u.ps_version, u.ps_sku = ps, "MSAL.Desktop"
+            elif u.persona == "stepped_up":  # az login --claims-challenge exists from Azure CLI 2.76.0
+                ready = [v for v in CLI_VERSIONS if versions.parse_version(v) >= versions.parse_version("2.77.0")]
+                u.cli_version = str(self.pick(ready))
+            elif u.persona in ("group_granted", "rbac_refused", "mfa_hidden", "outbound_member"):
+                u.cli_version = cli
+            elif u.persona == "cli_and_cloudshell":  # an old CLI on the laptop, the newest in Cloud Shell
+                u.cli_version = str(self.pick(OLD_LAPTOP_CLI))
+            elif u.persona == "upgraded_cli":
+                before, after = UPGRADES[int(self.rng.integers(len(UPGRADES)))]
+                u.cli_version, u.cli_upgrade = before, (before, after)
+                u.upgraded_from[AZURE_CLI] = before
             elif u.persona == "automation_cli_agent":
                 u.cli_version = cli
                 u.platform = "linux"
@@ -618,6 +702,12 @@ class Tenant:
                     u.extra_tools["bicep"] = str(self.pick(BICEP_VERSIONS))
             elif u.persona == "automation_ropc":
                 u.ropc = True
+        # Roles granted through a group (the activity log's principalType says Group, not User), and
+        # tokens old enough to lack the idtyp claim: neither may hide a user from the analysis.
+        for u in self.users:
+            person = u.persona in ("human_mfa", "human_cli_partial_mfa", "readonly_cli_mfa")
+            u.group_assigned = u.persona == "group_granted" or (person and self.rng.random() < 0.1)
+            u.idtyp_missing = person and self.rng.random() < 0.05
         # ROPC flavours, in turn: PowerShell, Ansible, Azure CLI
         for k, u in enumerate(by_persona.get("automation_ropc", [])):
             flavour = k % 3
@@ -691,25 +781,9 @@ class Tenant:
         for user in self.users:
             self._setup_network_and_device(user)
             persona = user.persona
-            if persona in (
-                "human_mfa",
-                "human_cli_partial_mfa",
-                "readonly_cli_single_factor",
-                "readonly_cli_mfa",
-                "portal_only",
-                "cloud_shell",
-                "office_only",
-            ):
+            if (persona in HUMAN_ARM and persona != "guest") or persona == "office_only":
                 self._office_background(user)
-            if persona in (
-                "human_mfa",
-                "human_cli_partial_mfa",
-                "readonly_cli_single_factor",
-                "readonly_cli_mfa",
-                "portal_only",
-                "cloud_shell",
-                "guest",
-            ):
+            if persona in HUMAN_ARM:
                 self._human_arm(user)
             elif persona == "breakglass":
                 self._breakglass(user)
@@ -719,8 +793,38 @@ class Tenant:
                 self._cli_agent(user)
             elif persona == "automation_deployment":
                 self._deployment(user)
+            elif persona == "post_only":
+                self._post_only(user)
+            elif persona == "one_event":
+                self._one_event(user)
         for wl in self.workloads:
             self._workload(wl)
+
+    def _post_only(self, user: User) -> None:
+        """A few POST actions (start a VM, list keys) with a password-only token from before the window."""
+        user.tools.add(AZURE_CLI)
+        pool = self.resource_pool([SUB_DEV, SUB_TEST], 6)
+        while not len(pool.capable):
+            pool = self.resource_pool([SUB_DEV, SUB_TEST], 6)
+        days = np.sort(self.rng.choice(len(self.day0), size=min(len(self.day0), 3), replace=False))
+        start, _end = self._work_hours(user, days)
+        t = start + self.rng.integers(0, 4 * HOUR, len(days))
+        t = t[self.keep(t)]
+        ip = user.home_ips[0]
+        self.add_ops(t, user.idx, pool, app=APP_CLI, amr=CLAIM_PWD, ip=ip, tok=-1, p_action=1.0, p_delete=0.0,
+                     p_fail=0.0)  # fmt: skip
+
+    def _one_event(self, user: User) -> None:
+        """One portal write with MFA, its token signed in before the window: nothing else to go on."""
+        user.tools.add("portal")
+        pool = self.resource_pool([SUB_SHARED], 2)
+        day = np.array([int(self.rng.integers(len(self.day0)))])
+        start, _end = self._work_hours(user, day)
+        t = start[self.keep(start)]
+        if not len(t):
+            t = np.array([self.now_us - 2 * DAY], dtype=np.int64)
+        self.add_ops(t[:1], user.idx, pool, app=APP_PORTAL, amr=CLAIM_RSA_MFA, ip=self.office_ip(user.office), tok=-1,
+                     p_action=0.0, p_delete=0.0, p_fail=0.0)  # fmt: skip
 
     def _setup_network_and_device(self, user: User) -> None:
         if user.guest:
@@ -818,22 +922,36 @@ class Tenant:
             session=sessions[rep][mask2],
         )
 
-    def _tool_profile(self, user: User, tool: str) -> tuple[int, int, int, int]:
-        """(app, token-request UA, refresh device, AuthenticationProcessingDetails) for a tool."""
-        key = (user.idx, tool, user.cli_version, user.ps_version)
+    def _tool_profile(self, user: User, tool: str, cli_version: str | None = None) -> tuple[int, int, int, int]:
+        """(app, token-request UA, refresh device, AuthenticationProcessingDetails) for a tool.
+
+        ``cli_version`` overrides the user's Azure CLI release (Cloud Shell beside a laptop).
+        """
+        version = cli_version or user.cli_version
+        key = (user.idx, tool, version, user.ps_version)
         found = self._profiles.get(key)
         if found is None:
-            found = self._profiles[key] = self._make_tool_profile(user, tool)
+            found = self._profiles[key] = self._make_tool_profile(user, tool, version)
         return found
 
-    def _make_tool_profile(self, user: User, tool: str) -> tuple[int, int, int, int]:
+    def _make_tool_profile(self, user: User, tool: str, cli_version: str | None) -> tuple[int, int, int, int]:
         if tool == "cli":
-            assert user.cli_version is not None
-            lib = auth_library(AZURE_CLI, user.cli_version)
-            req = requests_version(user.cli_version)
+            assert cli_version is not None
+            lib = auth_library(AZURE_CLI, cli_version)
+            req = requests_version(cli_version)
             ua = self.v_ua(f"python-requests/{req}")
             dev = self.tool_device(user.platform, f"Python Requests {req.rsplit('.', 1)[0]}")
             return APP_CLI, ua, dev, self.apd(lib, False, "https://management.core.windows.net//user_impersonation")
+        if tool == "vscode":
+            ua = self.v_ua(VS_CODE_UA)
+            dev = self.tool_device(user.platform, "")
+            lib = "Family: MSAL Library: MSAL.JS 2.15.0 Platform: Node"
+            return APP_VSCODE, ua, dev, self.apd(lib, True, "https://management.core.windows.net//.default")
+        if tool == "mobile":
+            ua = self.v_ua("Azure/6.4.0 (com.microsoft.azureapp; iOS 18.1)")
+            dev = self.device("", "", "Ios", "", False, "")
+            lib = "Family: MSAL Library: MSAL.iOS 1.6.1 Platform: iOS"
+            return APP_MOBILE, ua, dev, self.apd(lib, True, "https://management.core.windows.net//user_impersonation")
         assert user.ps_version is not None
         lib = auth_library(AZURE_POWERSHELL, user.ps_version, sku=user.ps_sku)
         ident = identity_net_version(user.ps_version)
@@ -843,31 +961,24 @@ class Tenant:
         dev = self.tool_device("windows", f"Rich Client {msal_net}.0" if msal_net else "")
         return APP_PS, ua, dev, self.apd(lib, True, "https://management.core.windows.net//.default")
 
+    def seen(self, user: User, tool: str, version: str | None) -> None:
+        """Note that token requests of a release went out (the ground truth's versions in use)."""
+        if version:
+            versions = user.versions_seen.setdefault(tool, [])
+            if version not in versions:
+                versions.append(version)
+
     def _human_arm(self, user: User) -> None:
-        """CLI / PowerShell / portal / Cloud Shell sessions with their writes."""
+        """CLI / PowerShell / portal / Cloud Shell / other-client sessions with their writes."""
         persona = user.persona
-        p_day = {
-            "human_mfa": 0.35,
-            "human_cli_partial_mfa": 0.45,
-            "readonly_cli_single_factor": 0.3,
-            "readonly_cli_mfa": 0.3,
-            "portal_only": 0.3,
-            "cloud_shell": 0.4,
-            "guest": 0.3,
-        }[persona]
-        days = self.active_days(p_day, 0.03)
+        arm = HUMAN_ARM[persona]
+        days = self.active_days(arm.p_day, 0.03)
         if len(days) == 0:
             days = np.array([int(self.rng.integers(max(1, len(self.day0) - 1)))])
         start, end = self._work_hours(user, days)
         ips = self.day_ips(user, days)
-        writes_rate = {
-            "human_mfa": 2.0,
-            "human_cli_partial_mfa": 2.5,
-            "portal_only": 1.5,
-            "cloud_shell": 1.5,
-            "guest": 2.0,
-        }.get(persona, 0.0)
-        action_rate = 0.3
+        writes_rate = arm.writes_rate
+        action_rate = 0.0 if persona in QUIET_PERSONAS else 0.3
         if persona == "readonly_cli_single_factor":
             action_rate = 0.5 if self.rng.random() < 0.5 else 0.0
         subs = [SUB_PROD_EU, SUB_PROD_US, SUB_DEV, SUB_TEST, SUB_SHARED, SUB_DATA, SUB_SANDBOX, SUB_CONN]
@@ -876,30 +987,23 @@ class Tenant:
         if "bicep" in user.extra_tools:
             weights[FAM_DEPLOY] = 6.0
         pool = self.resource_pool(my_subs, int(self.rng.integers(4, 12)), weights)
-        tools: list[str] = []
-        if persona in ("portal_only", "cloud_shell") or (persona in ("human_mfa", "guest") and self.rng.random() < 0.7):
-            tools.append("portal")
-        if persona == "cloud_shell":
-            tools.append("cloudshell")
-        if user.cli_version and persona != "cloud_shell":
-            tools.append("cli")
-        if user.ps_version:
-            tools.append("ps")
-        if persona == "human_cli_partial_mfa" and "portal" not in tools and self.rng.random() < 0.5:
-            tools.append("portal")
-        p_mfa_login = {
-            "human_mfa": 1.0,
-            "readonly_cli_mfa": 1.0,
-            "readonly_cli_single_factor": 0.0,
-            "human_cli_partial_mfa": float(self.rng.uniform(0.2, 0.8)),
-            # half the guests' home tenants do MFA that the resource tenant trusts
-            "guest": 1.0 if user.idx % 2 == 0 else float(self.rng.uniform(0.0, 0.4)),
-        }.get(persona, 1.0)
-        if persona == "human_cli_partial_mfa" and user.cli_version in CLI_TRAP_VERSIONS:
-            p_mfa_login = 0.2  # the version traps should matter: mostly no MFA
+        tools = self._session_tools(user)
+        p_mfa_login = arm.p_mfa
+        if persona == "human_cli_partial_mfa":
+            p_mfa_login = float(self.rng.uniform(0.2, 0.8))
+            if user.cli_version in CLI_TRAP_VERSIONS:
+                p_mfa_login = 0.2  # the version traps should matter: mostly no MFA
+        elif persona == "guest":  # half the guests' home tenants do MFA that the resource tenant trusts
+            p_mfa_login = 1.0 if user.idx % 2 == 0 else float(self.rng.uniform(0.0, 0.4))
+        upgrade_day = int(days[len(days) // 2]) if persona == "upgraded_cli" else -1
         login_state: dict[str, tuple[int, bool]] = {}  # tool -> (session, mfa)
         for d in range(len(days)):
-            tool = tools[int(self.rng.integers(len(tools)))]
+            if persona == "cli_and_cloudshell":  # the laptop and Cloud Shell, turn about to the end
+                tool = tools[d % len(tools)]
+            else:
+                tool = tools[int(self.rng.integers(len(tools)))]
+            if persona == "upgraded_cli" and int(days[d]) >= upgrade_day and user.cli_upgrade:
+                user.cli_version = user.cli_upgrade[1]
             s0 = int(start[d] + self.rng.integers(0, max(1, int(end[d] - start[d] - HOUR))))
             dur = int(self.rng.integers(20, 180)) * MIN
             if tool == "portal":
@@ -911,6 +1015,28 @@ class Tenant:
                 self._tool_session(
                     user, tool, s0, dur, int(ips[d]), pool, writes_rate, action_rate, p_mfa_login, login_state
                 )
+
+    def _session_tools(self, user: User) -> list[str]:
+        """The clients a person's ARM days are drawn from."""
+        persona = user.persona
+        if persona == "hello_writer":
+            return ["vscode"]
+        if persona == "mobile_app":
+            return ["mobile"]
+        if persona == "cli_and_cloudshell":
+            return ["cli", "cloudshell"]
+        tools: list[str] = []
+        if persona in ("portal_only", "cloud_shell") or (persona in ("human_mfa", "guest") and self.rng.random() < 0.7):
+            tools.append("portal")
+        if persona == "cloud_shell":
+            tools.append("cloudshell")
+        if user.cli_version and persona != "cloud_shell":
+            tools.append("cli")
+        if user.ps_version:
+            tools.append("ps")
+        if persona == "human_cli_partial_mfa" and "portal" not in tools and self.rng.random() < 0.5:
+            tools.append("portal")
+        return tools
 
     def _portal_session(
         self, user: User, s0: int, dur: int, ip: int, pool: _Pool, writes_rate: float, action_rate: float
@@ -954,12 +1080,13 @@ class Tenant:
     ) -> None:
         user.tools.add("azure-cli")
         ip = self.azure_ip(0 if user.tz >= 0 else 2)
-        app, ua, _dev, apd = self._tool_profile(user, "cli")
+        app, ua, _dev, apd = self._tool_profile(user, "cli", CLOUD_SHELL_CLI)
         n_tok = max(1, math.ceil(dur / HOUR))
         ts = s0 + np.arange(n_tok, dtype=np.int64) * HOUR + self.rng.integers(0, 2 * MIN, n_tok)
         mask = self.keep(ts)
         if not mask.any():
             return
+        self.seen(user, AZURE_CLI, CLOUD_SHELL_CLI)
         session = int(self.new_sessions(1)[0])
         first = self.add_signins(
             user,
@@ -992,13 +1119,21 @@ class Tenant:
         p_mfa_login: float,
         login_state: dict[str, tuple[int, bool]],
     ) -> None:
-        """One CLI / PowerShell working session: maybe an interactive login, then hourly refreshes."""
-        user.tools.add("azure-cli" if tool == "cli" else "azure-powershell")
+        """One working session of a tool (CLI, PowerShell, VS Code, the mobile app): maybe an interactive
+        login, then hourly refreshes, then the session's writes."""
+        family = {"cli": AZURE_CLI, "ps": AZURE_POWERSHELL}.get(tool, "other")
+        user.tools.add(family)
         for extra, _version in user.extra_tools.items():
             user.tools.add(extra)
         app, ua, dev, apd = self._tool_profile(user, tool)
         state = login_state.get(tool)
         login = (state is None and self.rng.random() < 0.5) or (state is not None and self.rng.random() < 0.25)
+        if user.persona == "mfa_hidden" and state is None:
+            # signed in with MFA before the window; every refresh in it reads single-factor
+            login, state = False, (int(self.new_sessions(1)[0]), True)
+            login_state[tool] = state
+        elif user.persona == "mfa_hidden":
+            login = False
         if state is None and not login:
             # logged in before the window; that login's MFA state carries over
             state = (int(self.new_sessions(1)[0]), bool(self.rng.random() < p_mfa_login))
@@ -1015,11 +1150,13 @@ class Tenant:
         assert state is not None
         session, mfa = state
         interactive = (np.arange(n_tok) == 0) & login
-        if mfa:
+        if user.persona == "mfa_hidden":
+            refresh_auth, login_auth = A_SF_HIDDEN_MFA, A_MFA_PUSH
+        elif mfa:
             refresh_auth = A_MFA_CLAIM if self.rng.random() < 0.6 else A_SF_CLAIM_MFA
             login_auth = A_MFA_PUSH
         else:
-            refresh_auth, login_auth = A_SF_REFRESH, A_SF_PWD
+            refresh_auth, login_auth = A_SF_REFRESH, A_HELLO if user.persona == "hello_writer" else A_SF_PWD
         auth = np.where(interactive, login_auth, refresh_auth)
         proto = PROTO_DEVICECODE if tool == "cli" and self.rng.random() < 0.15 else PROTO_NONE
         ua_row = np.where(interactive, self.v_ua(BROWSERS[user.browser][0]), ua)
@@ -1040,8 +1177,12 @@ class Tenant:
             interactive=interactive[mask],
             tok=np.where(interactive[mask], TOK_NONE, TOK_REFRESH),
             session=session,
+            rtenant=1 if user.persona == "outbound_member" else 0,
         )
+        self.seen(user, family, user.cli_version if tool == "cli" else user.ps_version if tool == "ps" else None)
         rows = first + np.cumsum(mask) - 1
+        if user.persona == "outbound_member":
+            return  # its writes land in the partner tenant's activity log, not in this one
         # an MFA prompt the user abandoned, on a refresh that needed step-up (MFA required, not SF)
         if self.rng.random() < 0.05:
             t_fail = ts[0] + 30 * US
@@ -1079,8 +1220,15 @@ class Tenant:
         mfa: bool,
         portal: bool = False,
     ) -> None:
+        """The writes and actions of one session, with the claims its token carries.
+
+        ``mfa`` is what the persona did when it signed in; :meth:`_claims` picks how the activity
+        log writes such a token for this persona.
+        """
         n_w = int(self.rng.poisson(writes_rate))
         n_a = int(self.rng.poisson(action_rate))
+        if user.persona in MUST_WRITE_PERSONAS:
+            n_w = max(n_w, 1)  # the persona exists to show what its writes' claims say
         n = n_w + n_a
         if n == 0:
             return
@@ -1093,12 +1241,7 @@ class Tenant:
             return
         tok = np.where(mask[k], rows[k], -1)
         tok = np.where(self.rng.random(len(t)) < 0.08, -1, tok)  # token not in the logs
-        if mfa:
-            amr = np.where(self.rng.random(len(t)) < 0.75, AMR_PWD_MFA, AMR_RSA_MFA)
-            if portal:
-                amr = np.where(self.rng.random(len(t)) < 0.03, AMR_NGCMFA, amr)
-        else:
-            amr = np.full(len(t), AMR_PWD)
+        claims = self._claims(user, len(t), mfa=mfa, portal=portal)
         n_writes = min(n_w, len(t))
         p_action = 0.0 if n_a == 0 else n_a / max(n, 1)
         p_action = 1.0 if n_w == 0 else p_action
@@ -1107,13 +1250,29 @@ class Tenant:
             user.idx,
             pool,
             app=app,
-            amr=amr,
+            amr=claims,
             ip=ip,
             tok=tok,
             p_action=p_action,
             p_delete=0.0 if n_writes == 0 else 0.05,
+            p_rbac=1.0 if user.persona == "rbac_refused" else 0.0,
             form=self.upn_forms(user, len(t), 0.5),
         )
+
+    def _claims(self, user: User, n: int, *, mfa: bool, portal: bool = False) -> Arr:
+        """How the activity log writes ``n`` tokens of this persona signed in with (or without) MFA."""
+        if user.persona == "hello_writer":  # Windows Hello tokens without the mfa element
+            return np.where(self.rng.random(n) < 0.5, CLAIM_HELLO, CLAIM_HELLO_C1).astype(np.int8)
+        if user.persona == "wia_writer":
+            return np.full(n, CLAIM_WIA, dtype=np.int8)
+        if user.persona == "stepped_up":  # re-logged with az login --claims-challenge: acrs p1
+            return np.full(n, CLAIM_STEP_UP, dtype=np.int8)
+        if not mfa:
+            return np.full(n, CLAIM_PWD, dtype=np.int8)
+        claims = np.where(self.rng.random(n) < 0.75, CLAIM_PWD_MFA, CLAIM_RSA_MFA)
+        if portal:
+            claims = np.where(self.rng.random(n) < 0.03, CLAIM_HELLO_MFA, claims)
+        return claims.astype(np.int8)
 
     def _breakglass(self, user: User) -> None:
         # one rare use, anywhere in the window (emergencies keep no office hours)
@@ -1143,8 +1302,9 @@ class Tenant:
             tok=TOK_NONE,
             session=session,
         )
+        self.seen(user, AZURE_CLI, user.cli_version)
         t = np.array([s0 + 3 * MIN, s0 + 7 * MIN], dtype=np.int64)
-        self.add_ops(t, user.idx, pool, app=app, amr=AMR_PWD, ip=ip, tok=row, p_action=0.0, p_delete=0.0, p_fail=0.0)
+        self.add_ops(t, user.idx, pool, app=app, amr=CLAIM_PWD, ip=ip, tok=row, p_action=0.0, p_delete=0.0, p_fail=0.0)
 
     # --- automation ---------------------------------------------------------------------------
     def _schedule(self, kind: str) -> Arr:
@@ -1209,6 +1369,7 @@ class Tenant:
             tok=TOK_REFRESH,
             session=session,
         )
+        self.seen(user, AZURE_CLI, user.cli_version)
         return app, ip_run, first
 
     def _run_writes(self, runs: Arr, per_run: Arr, low_s: int, high_s: int) -> tuple[Arr, Arr]:
@@ -1236,7 +1397,7 @@ class Tenant:
             user.idx,
             pool,
             app=app,
-            amr=AMR_PWD,
+            amr=CLAIM_PWD,
             ip=ip_run[rep],
             tok=first + rep,
             p_action=0.1,
@@ -1269,7 +1430,7 @@ class Tenant:
                     user.idx,
                     pool,
                     app=app,
-                    amr=AMR_PWD,
+                    amr=CLAIM_PWD,
                     ip=int(ip_run[r]),
                     tok=first + r,
                     p_action=0.0,
@@ -1282,7 +1443,7 @@ class Tenant:
                     user.idx,
                     deploy_pool,
                     app=app,
-                    amr=AMR_PWD,
+                    amr=CLAIM_PWD,
                     ip=int(ip_run[r]),
                     tok=first + r,
                     p_action=0.0,
@@ -1294,7 +1455,7 @@ class Tenant:
                     user.idx,
                     pool,
                     app=app,
-                    amr=AMR_PWD,
+                    amr=CLAIM_PWD,
                     ip=int(ip_run[r]),
                     tok=first + r,
                     p_action=0.0,
@@ -1347,6 +1508,7 @@ class Tenant:
             tok=TOK_NONE,
             session=self.new_sessions(len(runs)),
         )
+        self.seen(user, AZURE_POWERSHELL if user.ps_version else AZURE_CLI, user.ps_version or user.cli_version)
         if user.reads_only:
             return
         pool = self.resource_pool(self._automation_subs(), int(self.rng.integers(3, 8)))
@@ -1357,7 +1519,7 @@ class Tenant:
             user.idx,
             pool,
             app=app,
-            amr=AMR_PWD,
+            amr=CLAIM_PWD,
             ip=ip_run[rep],
             tok=first + rep,
             p_action=0.15,
@@ -1401,7 +1563,7 @@ class Tenant:
             self.n_users + wl.idx,
             pool,
             app=APP_CLI,
-            amr=AMR_NONE,
+            amr=CLAIM_NONE,
             ip=ip_run[rep],
             tok=first + rep,
             p_action=0.1,

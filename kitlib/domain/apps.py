@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+import pandas as pd
+
 #: Windows Azure Service Management API: the audience of every ARM token, whatever the client.
 ARM_RESOURCE_ID = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
 ARM_RESOURCE_NAME = "Windows Azure Service Management API"
@@ -108,3 +111,25 @@ def tool_family(app_id: str | None, user_agent: str | None = "", protocol: str |
     if agent.startswith("azsdk-"):
         return AZURE_SDK
     return OTHER
+
+
+def tool_families(app_ids: pd.Series, user_agents: pd.Series, protocols: pd.Series) -> pd.Series:
+    """:func:`tool_family` for whole columns at once (same rules, same order of tests)."""
+    app = app_ids.fillna("").astype(str).str.lower()
+    agent = user_agents.fillna("").astype(str).str.lower()
+    ropc = protocols.fillna("").astype(str).str.lower() == "ropc"
+    known = app.map(APP_FAMILIES)
+    python_identity = agent.str.startswith("azsdk-python-identity")
+    borrowed_cli = known == AZURE_CLI
+    family = np.select(
+        [
+            borrowed_cli & python_identity & ropc,
+            borrowed_cli & python_identity,
+            known.notna(),
+            agent.str.contains("ansible", regex=False),
+            agent.str.startswith("azsdk-"),
+        ],
+        [ANSIBLE, AZURE_SDK, known.fillna(OTHER), ANSIBLE, AZURE_SDK],
+        default=OTHER,
+    )
+    return pd.Series(family, index=app_ids.index, dtype=object)

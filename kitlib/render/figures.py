@@ -35,6 +35,7 @@ BAND_COLORS: Mapping[str, str] = {
     "likely_automation": "#8250df",
     "review": "#bf3989",
     "human": "#54aeff",
+    "insufficient_evidence": "#d0d7de",
 }
 VERSION_COLORS: Mapping[str, str] = {"yes": "#1a7f37", "no": "#cf222e", "unknown": "#8c959f", "n/a": "#d0d7de"}
 WRITES_COLOR = "#6e7781"

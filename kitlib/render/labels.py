@@ -24,6 +24,9 @@ VALUE_LABELS: Mapping[str, str] = {
     "likely_automation": "likely automation",
     "review": "to review",
     "human": "human",
+    "insufficient_evidence": "too little evidence",
+    "inbound": "inbound (guest from another tenant)",
+    "outbound": "outbound (tokens from another tenant)",
 }
 
 
@@ -46,7 +49,12 @@ COLUMN_LABELS: Mapping[str, str] = {
     "arm_writes": "writes",
     "arm_writes_without_mfa": "writes without MFA",
     "arm_actions": "actions",
-    "arm_actions_without_mfa": "actions without MFA",
+    "actions_without_mfa": "POST actions without MFA",
+    "writes_refused_rbac": "writes refused by RBAC",
+    "enforcement_visible": "writes already denied (enforcement)",
+    "last_write_without_mfa": "last write without MFA",
+    "mfa_since_last_write_without_mfa": "MFA on every write since",
+    "guest_direction": "guest direction",
     "automation_score": "automation score",
     "automation_band": "automation band",
     "automation_reasons": "why it looks automated",
@@ -74,7 +82,7 @@ COLUMN_LABELS: Mapping[str, str] = {
 
 
 #: Columns holding verdicts/bands, version flags, identities, app IDs and subscriptions.
-_VALUE_COLUMNS = frozenset({"verdict", "automation_band", "before", "now"})
+_VALUE_COLUMNS = frozenset({"verdict", "automation_band", "guest_direction", "before", "now"})
 
 
 _VERSION_COLUMNS = frozenset({"version_ok", "azure_cli_version_ok", "azure_powershell_version_ok"})
