@@ -165,15 +165,15 @@ def test_the_context_gives_typed_frames_and_says_where_it_could_not_look(activit
         "AADManagedIdentitySignInLogs",
     ]
     assert ctx.meta()["missing_tables"] == sorted(ctx.absent_tables())
-    assert ctx.missing("arm_write_totals") == [] and ctx.missing("workload_signins") == [
+    assert ctx.missing("arm_operations") == [] and ctx.missing("workload_signins") == [
         "AADServicePrincipalSignInLogs",
         "AADManagedIdentitySignInLogs",
     ]
-    assert ctx.gap_note("arm_write_totals").html == ""
+    assert ctx.gap_note("arm_operations").html == ""
     note = ctx.gap_note("arm_token_signins").html
     assert "Could not look: SigninLogs and AADNonInteractiveUserSignInLogs are not in this workspace" in note
     figure = object()
-    assert ctx.unless_missing(figure, "arm_write_totals") is figure
+    assert ctx.unless_missing(figure, "arm_operations") is figure
     assert ctx.unless_missing(figure, "arm_token_signins").html == note
     assert ctx.unless_missing(figure, "arm_token_signins", quiet=True) is None
     assert ctx.unless_unseen(figure, tokens, "arm_token_signins") is None
