@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from kitlib import notebook as kn
-from kitlib.analysis.cache import cached_analysis
+from kitlib.analysis.cache import KERNEL_UNUSED_FRAMES, cached_analysis, write_cached_analysis
 from kitlib.backends.base import ClosingBackend, QueryResult
 from kitlib.backends.local import LocalBackend
 from kitlib.environment import ANALYSIS_CACHE_ENV, PSEUDONYM_KEY_ENV
@@ -23,6 +23,7 @@ from kitlib.errors import UsageError
 from kitlib.privacy.pseudonyms import is_pseudonym
 from kitlib.query.catalog import Query
 from kitlib.reporting.export import ReportHeader
+from kitlib.reporting.params import available_notebooks
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -282,6 +283,27 @@ def test_a_cached_analysis_is_used_only_for_the_same_parameters(
     assert cached_analysis(other.analysis_key()) is None
     cache.write_bytes(b"not a pickle")
     assert cached_analysis(ctx.analysis_key()) is None
+
+
+def test_the_kernels_copy_leaves_out_only_frames_no_notebook_reads(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = kn.setup(str(workspace), now=NOW, live_glue=False)
+    analysis = ctx.analyze()
+    assert len(analysis.frames["arm_operations"]) > 0
+    write_cached_analysis(tmp_path / "analysis.pickle", ctx.analysis_key(), analysis)
+    monkeypatch.setenv(ANALYSIS_CACHE_ENV, str(tmp_path / "analysis.pickle"))
+    cached = cached_analysis(ctx.analysis_key())
+    for name in KERNEL_UNUSED_FRAMES:
+        assert cached.frames[name].empty and list(cached.frames[name].columns) == list(analysis.frames[name].columns)
+        assert len(analysis.frames[name]) > 0  # the runner's own copy is untouched
+    kept = set(analysis.frames) - set(KERNEL_UNUSED_FRAMES)
+    assert all(cached.frames[n].equals(analysis.frames[n]) for n in kept)
+    assert cached.identities.equals(analysis.identities)
+    for notebook in available_notebooks():
+        code = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+        for name in KERNEL_UNUSED_FRAMES:
+            assert f'frames["{name}"]' not in code and f'frame("{name}")' not in code, (notebook.name, name)
 
 
 # -- readable names and the identities table -------------------------------------------------

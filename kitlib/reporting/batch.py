@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +211,28 @@ def render_report(
         protected = protect_analysis(pseudonymizer, analysis, source=workspace_label(spec))
         _record_gaps(report, protected, coverage, lookback)
         report.exports = sorted(path.name for path in write_exports(protected, staging))
-        handed = _hand_over(spec, analysis, protected, pseudonymizer, staging, owner_table, generated_at)
+        # The worklists need one more query and a spreadsheet, and nothing in the notebooks: they are
+        # made while the kernels run (the kernels are other processes; this thread alone uses the
+        # pseudonymizer until the notebooks are done).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kitlib-worklists") as pool:
+            handing = pool.submit(
+                _hand_over, spec, analysis, protected, pseudonymizer, staging, owner_table, generated_at
+            )
+            run_notebooks(
+                runs,
+                {r.name: s for r, s in zip(runs, sources, strict=True)},
+                staging,
+                env=env,
+                drop=drop,
+                ledger_dir=ledger_dir,
+                jobs=jobs or default_jobs(len(runs)),
+                progress=progress,
+                timeout=timeout,
+                generated_at=generated_at,
+                notes=notes,
+                keep_failed=not pseudonymize,
+            )
+            handed = handing.result()
         report.exports += handed.files
         report.worklists = {
             "owners": handed.owners,
@@ -223,20 +245,6 @@ def render_report(
                 f"{handed.unassigned} identit{'y' if handed.unassigned == 1 else 'ies'} with a finding could not be "
                 f"routed to an owner (see the '{UNASSIGNED}' worklist)"
             )
-        run_notebooks(
-            runs,
-            {r.name: s for r, s in zip(runs, sources, strict=True)},
-            staging,
-            env=env,
-            drop=drop,
-            ledger_dir=ledger_dir,
-            jobs=jobs or default_jobs(len(runs)),
-            progress=progress,
-            timeout=timeout,
-            generated_at=generated_at,
-            notes=notes,
-            keep_failed=not pseudonymize,
-        )
         if pseudonymizer is not None and ledger_dir is not None:
             originals = set(pseudonymizer.originals)
             # Everyone the analysis saw, whether or not a notebook showed them: their UPNs
