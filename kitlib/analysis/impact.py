@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -331,7 +332,11 @@ def _write_moments(minutes: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
             {"identity": pd.Series(dtype=object), "minute": pd.Series(dtype="datetime64[ns, UTC]"),
              "per_minute": pd.Series(dtype="int64")}
         )  # fmt: skip
-    stamps = [np.asarray(v, dtype="datetime64[ns]") for v in part["Minutes"].to_numpy()]
+    with warnings.catch_warnings():
+        # Engines hand the minutes back as UTC timestamps, some tz-aware: numpy keeps the instant
+        # and warns that it drops the zone, which is UTC here by construction.
+        warnings.filterwarnings("ignore", "no explicit representation of timezones", UserWarning)
+        stamps = [np.asarray(v, dtype="datetime64[ns]") for v in part["Minutes"].to_numpy()]
     counts = [np.asarray(v, dtype=np.int64) for v in part["OperationsPerMinute"].to_numpy()]
     lengths = np.array([len(v) for v in stamps], dtype=np.int64)
     return pd.DataFrame(
