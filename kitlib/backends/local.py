@@ -42,7 +42,7 @@ from kitlib.query.catalog import Query
 log = logging.getLogger(__name__)
 
 #: The local engine's memory limit unless ``KITLIB_ENGINE_MEMORY`` says otherwise.
-DEFAULT_ENGINE_MEMORY = "2GB"
+DEFAULT_ENGINE_MEMORY = "3GB"
 
 FORMATS = ("parquet", "csv", "jsonl", "json")
 _NESTED_PREFIXES = ("STRUCT", "MAP", "UNION")
@@ -173,7 +173,7 @@ class LocalBackend(ClosingBackend):
         """Cap the engine's buffers so a 100,000-user month stays within a laptop's memory.
 
         DuckDB's default (80% of RAM) let the activity log's one pass hold 4.5 GiB on a 24 GiB
-        machine; with 2 GB it spills to ``temp_directory`` and takes about 15% longer.
+        machine; capped at 3 GB it spills to ``temp_directory`` and peaks at 2.9 GiB (bench/notes.md).
         """
         limit = os.environ.get(ENGINE_MEMORY_ENV, DEFAULT_ENGINE_MEMORY).strip()
         if limit.lower() == "none":
