@@ -160,7 +160,7 @@ class LocalBackend(ClosingBackend):
         # folder in the system's temp keeps checkouts and report folders clean and is removed on close.
         self._spill = tempfile.mkdtemp(prefix="kitlib-duckdb-")
         self._remove_spill = weakref.finalize(self, shutil.rmtree, self._spill, ignore_errors=True)
-        self._con.execute(f"SET temp_directory = '{self._spill.replace(chr(39), chr(39) * 2)}'")
+        self._con.execute(f"SET temp_directory = {_sql_string(self._spill)}")
         self._limit_memory()
         try:
             self._con.execute("SET enable_progress_bar = false")  # no bars in reports or cron mail
@@ -179,7 +179,7 @@ class LocalBackend(ClosingBackend):
         if limit.lower() == "none":
             return
         try:
-            self._con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+            self._con.execute(f"SET memory_limit = {_sql_string(limit)}")
         except duckdb.Error as exc:
             raise ConfigError(
                 f"{ENGINE_MEMORY_ENV}={limit!r} is not a memory size DuckDB accepts (e.g. 2GB, 512MB, none): {exc}"
